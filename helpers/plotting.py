@@ -26,7 +26,8 @@ def _finish(ax, title: str, xlabel: str, ylabel: str, legend: bool):
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_aspect("equal", adjustable="datalim")
+    shared = len(ax.get_shared_x_axes().get_siblings(ax)) > 1 or len(ax.get_shared_y_axes().get_siblings(ax)) > 1
+    ax.set_aspect("equal", adjustable="box" if shared else "datalim")
     ax.grid(True, alpha=0.3)
     if legend:
         ax.legend(loc="best", markerscale=2)

@@ -70,12 +70,13 @@ def merge_metrics(parts: Path, dest: Path) -> dict | None:
 def main() -> int:
     build = ct.BUILD
     build.mkdir(exist_ok=True)
+    names = ct.assignments()  # fixed once, so a folder appearing mid-run cannot confuse the report
     problems: list[str] = []
     rows = []
 
     # 1. The committed student release is exactly what nbgrader generates from solutions/.
     release_root = ct.scratch_course(build / "scratch" / "release")
-    for a in ct.assignments():
+    for a in names:
         diffs = ct.release_differences(ct.generate(release_root, a), ct.NOTEBOOKS / a)
         problems += [f"notebooks/{a}/{d} (run `make release`)" for d in diffs]
 
@@ -84,7 +85,7 @@ def main() -> int:
     shutil.rmtree(parts, ignore_errors=True)
     env = {"VAE_COURSE_METRICS_DIR": str(parts), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     exec_seconds, exec_errors = {}, {}
-    for a in ct.assignments():
+    for a in names:
         for name in ct.notebook_names(a):
             print(f"executing solutions/{a}/{name} ...", flush=True)
             secs, err = execute(ct.SOLUTIONS / a / name, build / "executed" / a, build / "figures" / a, env)
@@ -96,7 +97,7 @@ def main() -> int:
     # 3. Autograde the reference and the untouched release in a scratch gradebook.
     grade_root = ct.scratch_course(build / "scratch" / "grading")
     graded = {}
-    for a in ct.assignments():
+    for a in names:
         release = ct.generate(grade_root, a)
         ct.submit(grade_root, "reference", a, ct.SOLUTIONS / a)
         ct.submit(grade_root, "untouched", a, release)
@@ -109,7 +110,7 @@ def main() -> int:
                 graded[(student, a)] = {}
                 problems.append(f"autograde of {student}/{a} failed: {exc}")
 
-    for a in ct.assignments():
+    for a in names:
         for name in ct.notebook_names(a):
             stem = name[:-len(".ipynb")]
             ref = graded[("reference", a)].get(stem)

@@ -22,8 +22,13 @@ NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
 def assignments() -> list[str]:
-    """Names of the assignments: the folders of solutions/."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Names of the assignments: the folders of solutions/, or those named in $ASSIGNMENT (comma-separated)."""
+    found = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
+    wanted = [a for a in os.environ.get("ASSIGNMENT", "").split(",") if a]
+    unknown = sorted(set(wanted) - set(found))
+    if unknown:
+        raise SystemExit(f"unknown assignment(s) {unknown}: choose from {found} (ASSIGNMENT=name[,name])")
+    return [a for a in found if a in wanted] if wanted else found
 
 
 def notebook_names(assignment: str) -> list[str]:
