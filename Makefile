@@ -6,13 +6,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install course test lab release help
+.PHONY: install course test lab release grade help
 
 help:
 	@echo "make course   install (.venv), check the release, execute and autograde every notebook"
 	@echo "make test     the whole test suite"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make release  regenerate notebooks/ from solutions/ (instructors; FORCE=1 to replace edited files)"
+	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in parallel -> build/grades.csv"
 
 # Create .venv if it is missing and install the pinned dependencies (pyproject.toml).
 $(STAMP): pyproject.toml
@@ -34,3 +35,7 @@ lab: $(STAMP)
 
 release: $(STAMP)
 	$(PY) scripts/release.py
+
+grade: $(STAMP)
+	$(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
+

@@ -1,0 +1,357 @@
+"""A catalog of submissions for testing the autograders: mistakes, valid alternatives, cheats and faults.
+
+Every entry is the reference solution of one notebook with one small edit. Edits address cells by
+their id (solution cells have id == grade_id) and replace text that must occur exactly once there.
+
+Expectations, checked by tests/test_grading_catalog.py:
+- mutant:      scores below the reference, losing points only on the grade_ids in `loses`;
+- alternative: full marks;
+- cheat:       gains nothing: loses points on `loses` (or, with loses=(), scores exactly the reference);
+- fault:       grading finishes; the grade_ids in `loses` lose points, every other part keeps them.
+The exact per-question scores of every entry are pinned in tests/golden_scores.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+VBH = "vae_by_hand"
+NB1, NB2, NB3 = "01_forward_pass_and_losses", "02_latent_collapse_and_beta", "03_beta_vae_experiment"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    kind: str
+    assignment: str
+    notebook: str
+    edits: tuple = ()                      # ((cell_id, old, new), ...)
+    loses: tuple = ()                      # grade_ids that must lose points
+    transform: Callable | None = field(default=None, compare=False)  # nb -> nb, after the edits
+    raw: str | None = None                 # write this text instead of a notebook (corrupted file)
+
+
+def M(name, nb, cell, old, new, loses, **kw):
+    return Entry(name, "mutant", VBH, nb, ((cell, old, new),), tuple(loses), **kw)
+
+
+def A(name, nb, edits, **kw):
+    return Entry(name, "alternative", VBH, nb, tuple(edits), (), **kw)
+
+
+# grade_ids, for readability
+X1, PAR1, ENC1, SIG1, EPS1, Z1, DEC1, REC1, KL1, TOT1 = (
+    "x_true_is_gaussian_sample", "sheet_parameters", "encoder_outputs", "sigma_from_log_var",
+    "eps_is_standard_normal_per_point", "z_is_reparameterized_sample", "decoder_outputs",
+    "recon_loss_is_mean_squared_distance", "kl_loss_is_mean_closed_form_kl", "total_loss_is_sum")
+FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2 = (
+    "forward_function_is_the_linear_vae", "loss_function_reductions", "scenario_1_rebuilt", "collapse_parameters",
+    "collapse_encoder_outputs", "collapse_latent_sample", "collapse_reconstruction",
+    "collapse_l_recon_c_matches_expectation", "collapse_l_kl_c_matches_expectation",
+    "beta_weighted_loss_beta", "beta_weighted_loss_c_beta")
+AU3, SW3, BS3 = "active_units_counts_varying_means", "sweep_active_units", "collapse_threshold_matches_theory"
+
+X_LINE = "X_true = rng.multivariate_normal(mu_data, Sigma_data, size=N)"
+ENC_LINES = "mu = X_true @ W_mu.T + b_mu\nlog_var = X_true @ W_ls.T + b_ls"
+REP_LINES = "sigma = np.exp(0.5 * log_var)\neps = rng.standard_normal((N, 2))\nZ = mu + sigma * eps"
+LOSS_LINES = ("recon_err = np.sum((X_true - X_prime) ** 2, axis=1)\n"
+              "D_KL = 0.5 * np.sum(np.exp(log_var) + mu ** 2 - log_var - 1.0, axis=1)")
+
+MUTANTS = [
+    # notebook 1: data, encoder, reparameterization, decoder, losses
+    M("m01_uniform_data", NB1, "solution_x_true", X_LINE,
+      "X_true = mu_data + rng.uniform(-3 ** 0.5, 3 ** 0.5, size=(N, 2))", [X1]),
+    M("m02_data_not_shifted", NB1, "solution_x_true", X_LINE,
+      "X_true = rng.multivariate_normal(np.zeros(2), Sigma_data, size=N)", [X1, REC1, KL1]),
+    M("m03_data_variance_4", NB1, "solution_x_true", X_LINE,
+      "X_true = rng.multivariate_normal(mu_data, 4 * Sigma_data, size=N)", [X1, REC1, KL1]),
+    M("m04_bias_typo", NB1, "solution_parameters", "b_mu = np.array([-0.5, -0.25])",
+      "b_mu = np.array([-0.5, 0.25])", [PAR1, ENC1, REC1, KL1]),
+    M("m05_decoder_weight_typo", NB1, "solution_parameters", "W_dec = np.array([[1.4, 0.0], [0.0, 1.4]])",
+      "W_dec = np.array([[1.5, 0.0], [0.0, 1.5]])", [PAR1, DEC1]),
+    M("m06_log_var_from_w_mu", NB1, "solution_encode", "log_var = X_true @ W_ls.T + b_ls",
+      "log_var = X_true @ W_mu.T + b_ls", [ENC1, REC1]),
+    M("m07_sigma_is_variance", NB1, "solution_reparameterize", "sigma = np.exp(0.5 * log_var)",
+      "sigma = np.exp(log_var)", [SIG1, Z1, REC1]),
+    M("m08_one_eps_for_all_points", NB1, "solution_reparameterize", "eps = rng.standard_normal((N, 2))",
+      "eps = np.tile(rng.standard_normal((1, 2)), (N, 1))", [EPS1, REC1]),
+    M("m09_uniform_noise", NB1, "solution_reparameterize", "eps = rng.standard_normal((N, 2))",
+      "eps = rng.uniform(-1, 1, size=(N, 2))", [EPS1, REC1]),
+    M("m10_same_noise_both_coordinates", NB1, "solution_reparameterize", "eps = rng.standard_normal((N, 2))",
+      "eps = np.repeat(rng.standard_normal((N, 1)), 2, axis=1)", [EPS1]),
+    M("m11_no_noise", NB1, "solution_reparameterize", "Z = mu + sigma * eps", "Z = mu", [Z1, REC1]),
+    M("m12_noise_scaled_by_variance", NB1, "solution_reparameterize", "Z = mu + sigma * eps",
+      "Z = mu + np.exp(log_var) * eps", [Z1, REC1]),
+    M("m13_decoder_bias_missing", NB1, "solution_decode", "X_prime = Z @ W_dec.T + b_dec",
+      "X_prime = Z @ W_dec.T", [DEC1, REC1]),
+    M("m14_recon_sum_over_points", NB1, "solution_losses", "L_recon = float(np.mean(recon_err))",
+      "L_recon = float(np.sum(recon_err))", [REC1, TOT1]),
+    M("m15_recon_per_coordinate", NB1, "solution_losses", "recon_err = np.sum((X_true - X_prime) ** 2, axis=1)",
+      "recon_err = np.mean((X_true - X_prime) ** 2, axis=1)", [REC1, TOT1]),
+    M("m16_kl_half_dropped", NB1, "solution_losses", "D_KL = 0.5 * np.sum(", "D_KL = np.sum(", [KL1, TOT1]),
+    M("m17_kl_sigma_for_variance", NB1, "solution_losses", "np.exp(log_var) + mu ** 2",
+      "np.exp(0.5 * log_var) + mu ** 2", [KL1, TOT1]),
+    M("m18_kl_sign_error", NB1, "solution_losses", "- log_var - 1.0", "+ log_var - 1.0", [KL1, TOT1]),
+    M("m19_loss_hardcoded", NB1, "solution_losses", "Loss = L_recon + L_KL", "Loss = 3.3124", [TOT1]),
+    M("m20_kl_mean_over_coordinates", NB1, "solution_losses", "L_KL = float(np.mean(D_KL))",
+      "L_KL = float(np.mean(0.5 * (np.exp(log_var) + mu ** 2 - log_var - 1.0)))", [KL1, TOT1]),
+    # notebook 2: functions, collapse, beta
+    M("m21_encoder_matrix_wrong_side", NB2, "solution_functions", "mu = X @ W_mu.T + b_mu",
+      "mu = X @ W_mu + b_mu", [FWD2, ENC2, KL2]),
+    M("m22_eps_shared_in_function", NB2, "solution_functions", "eps = rng.standard_normal(X.shape)",
+      "eps = rng.standard_normal(X.shape[1])", [FWD2, S1_2, LAT2, REC2, LB2, LCB2]),
+    M("m23_kl_sum_over_points", NB2, "solution_functions", "L_KL = float(np.mean(0.5 * np.sum(",
+      "L_KL = float(np.sum(0.5 * np.sum(", [LOSS2, S1_2, KL2, LB2, LCB2]),
+    M("m24_collapse_weight_typo", NB2, "solution_collapse_parameters", "W_mu_c = np.array([[0.01, 0.01], [-0.01, -0.01]])",
+      "W_mu_c = np.array([[0.01, 0.01], [-0.01, 0.01]])", [PAR2, ENC2, KL2]),
+    M("m25_collapse_uses_standard_encoder", NB2, "solution_scenario_2_forward",
+      "vae_forward(X_true, W_mu_c, b_mu_c, W_ls_c, b_ls_c, W_dec, b_dec, rng)",
+      "vae_forward(X_true, W_mu, b_mu, W_ls, b_ls, W_dec, b_dec, rng)", [ENC2, LAT2, REC2, KL2, LCB2]),
+    M("m26_previous_scenario_copied", NB2, "solution_scenario_2_losses",
+      "L_recon_c, L_KL_c, Loss_c = vae_losses(X_true, X_prime_c, mu_c, log_var_c)",
+      "L_recon_c, L_KL_c, Loss_c = L_recon, L_KL, Loss", [REC2, KL2, LCB2]),
+    M("m27_beta_on_wrong_term", NB2, "solution_beta", "Loss_beta = L_recon + beta * L_KL",
+      "Loss_beta = beta * L_recon + L_KL", [LB2]),
+    M("m28_beta_loss_from_scenario_1", NB2, "solution_beta", "Loss_c_beta = L_recon_c + beta * L_KL_c",
+      "Loss_c_beta = L_recon + beta * L_KL", [LCB2]),
+    M("m29_beta_typo", NB2, "solution_beta", "beta = 0.2", "beta = 0.02", [LB2, LCB2]),
+    M("m30_collapse_decoder_without_bias", NB2, "solution_scenario_2_forward",
+      "W_dec, b_dec, rng)", "W_dec, np.zeros(2), rng)", [DEC2, REC2, LCB2]),
+    # notebook 3: active units and the threshold
+    M("m31_active_units_by_std", NB3, "solution_active_units", "np.var(mu, axis=0)", "np.std(mu, axis=0)", [AU3, BS3]),
+    M("m32_active_units_wrong_axis", NB3, "solution_active_units", "np.var(mu, axis=0)", "np.var(mu, axis=1)",
+      [AU3, SW3]),
+    M("m33_active_units_by_mean", NB3, "solution_active_units", "np.var(mu, axis=0) > threshold",
+      "np.abs(np.mean(mu, axis=0)) > threshold", [AU3]),
+    M("m34_beta_star_without_factor_2", NB3, "solution_beta_star",
+      "beta_star = 2 * float(np.linalg.eigvalsh(Sigma_data).max())",
+      "beta_star = float(np.linalg.eigvalsh(Sigma_data).max())", [BS3]),
+    M("m35_last_active_beta", NB3, "solution_beta_star", "betas[np.argmax(n_active == 0)]",
+      "betas[np.argmax(n_active == 0) - 1]", [BS3]),
+    M("m36_frozen_counts_from_trained", NB3, "solution_sweep_active_units",
+      'active_units(X @ frozen["W_mu"][k].T + frozen["b_mu"][k])',
+      'active_units(X @ trained["W_mu"][k].T + trained["b_mu"][k])', [SW3]),
+]
+
+ALTERNATIVES = [
+    A("a01_python_loops", NB1, [
+        ("solution_encode", ENC_LINES,
+         "mu = np.zeros((N, 2))\nlog_var = np.zeros((N, 2))\nfor i in range(N):\n"
+         "    mu[i] = W_mu @ X_true[i] + b_mu\n    log_var[i] = W_ls @ X_true[i] + b_ls"),
+        ("solution_decode", "X_prime = Z @ W_dec.T + b_dec",
+         "X_prime = np.array([W_dec @ z + b_dec for z in Z])"),
+        ("solution_losses", LOSS_LINES,
+         "recon_err = np.array([sum((X_true[i, j] - X_prime[i, j]) ** 2 for j in range(2)) for i in range(N)])\n"
+         "D_KL = np.array([0.5 * sum(np.exp(log_var[i, j]) + mu[i, j] ** 2 - log_var[i, j] - 1 for j in range(2))"
+         " for i in range(N)])")]),
+    A("a02_torch_computation", NB1, [
+        ("solution_encode", ENC_LINES,
+         "import torch\n_X = torch.from_numpy(X_true)\n"
+         "mu = (_X @ torch.from_numpy(W_mu).T + torch.from_numpy(b_mu)).numpy()\n"
+         "log_var = (_X @ torch.from_numpy(W_ls).T + torch.from_numpy(b_ls)).numpy()"),
+        ("solution_reparameterize", "sigma = np.exp(0.5 * log_var)",
+         "sigma = torch.exp(0.5 * torch.from_numpy(log_var)).numpy()")]),
+    A("a03_einsum", NB1, [
+        ("solution_encode", ENC_LINES,
+         "mu = np.einsum('jk,nk->nj', W_mu, X_true) + b_mu\nlog_var = np.einsum('jk,nk->nj', W_ls, X_true) + b_ls"),
+        ("solution_losses", "recon_err = np.sum((X_true - X_prime) ** 2, axis=1)",
+         "recon_err = np.einsum('ij,ij->i', X_true - X_prime, X_true - X_prime)")]),
+    A("a04_other_rng_calls", NB1, [
+        ("solution_x_true", X_LINE, "X_true = mu_data + rng.standard_normal((N, 2)) @ np.linalg.cholesky(Sigma_data).T"),
+        ("solution_reparameterize", "eps = rng.standard_normal((N, 2))", "eps = rng.normal(0.0, 1.0, size=(N, 2))")]),
+    A("a05_legacy_numpy_random", NB1, [
+        ("solution_x_true", X_LINE, "np.random.seed(42)\nX_true = np.random.randn(N, 2) + mu_data"),
+        ("solution_reparameterize", "eps = rng.standard_normal((N, 2))", "eps = np.random.randn(N, 2)")]),
+    A("a06_float32_arrays", NB1, [
+        ("solution_x_true", X_LINE, X_LINE + ".astype(np.float32)"),
+        ("solution_parameters", "b_dec = np.array([1.5, 1.0])",
+         "b_dec = np.array([1.5, 1.0])\nW_mu, b_mu, W_ls, b_ls, W_dec, b_dec = "
+         "(a.astype(np.float32) for a in (W_mu, b_mu, W_ls, b_ls, W_dec, b_dec))"),
+        ("solution_reparameterize", "eps = rng.standard_normal((N, 2))", "eps = rng.standard_normal((N, 2), dtype=np.float32)")]),
+    A("a07_reused_eps_for_collapse", NB2, [
+        ("solution_scenario_2_forward",
+         "mu_c, log_var_c, sigma_c, eps_c, Z_c, X_prime_c = vae_forward(X_true, W_mu_c, b_mu_c, W_ls_c, b_ls_c, W_dec, b_dec, rng)",
+         "mu_c = X_true @ W_mu_c.T + b_mu_c\nlog_var_c = X_true @ W_ls_c.T + b_ls_c\nsigma_c = np.exp(log_var_c / 2)\n"
+         "eps_c = eps\nZ_c = mu_c + sigma_c * eps_c\nX_prime_c = Z_c @ W_dec.T + b_dec")]),
+    A("a08_seed_kl_form_and_numpy_floats", NB2, [
+        ("solution_functions",
+         "L_KL = float(np.mean(0.5 * np.sum(np.exp(log_var) + mu ** 2 - log_var - 1.0, axis=1)))",
+         "L_KL = np.mean(-0.5 * np.sum(1 + log_var - mu ** 2 - np.exp(log_var), axis=1))"),
+        ("solution_functions", "L_recon = float(np.mean(np.sum((X - X_prime) ** 2, axis=1)))",
+         "L_recon = np.mean(np.linalg.norm(X - X_prime, axis=1) ** 2)")]),
+    A("a09_multivariate_normal_noise", NB2, [
+        ("solution_functions", "eps = rng.standard_normal(X.shape)",
+         "eps = rng.multivariate_normal(np.zeros(X.shape[1]), np.eye(X.shape[1]), size=X.shape[0])")]),
+    A("a10_active_units_ddof1", NB3, [
+        ("solution_active_units", "return int(np.sum(np.var(mu, axis=0) > threshold))",
+         "mu = np.asarray(mu)\n    return sum(1 for j in range(mu.shape[1]) if np.var(mu[:, j], ddof=1) > threshold)"),
+        ("solution_beta_star", "beta_collapse_measured = float(betas[np.argmax(n_active == 0)])",
+         "beta_collapse_measured = min(b for b, n in zip(betas, n_active) if n == 0)")]),
+]
+
+
+def _set_test_cell(nb, cell_id, fn):
+    for cell in nb.cells:
+        if cell.get("id") == cell_id:
+            fn(cell)
+            return nb
+    raise KeyError(cell_id)
+
+
+def _delete_cell(cell_id):
+    def transform(nb):
+        nb.cells = [c for c in nb.cells if c.get("id") != cell_id]
+        return nb
+    return transform
+
+
+def _blank_test(cell_id):
+    def transform(nb):
+        return _set_test_cell(nb, cell_id, lambda c: setattr(c, "source", "pass"))
+    return transform
+
+
+def _inflate_points(cell_id):
+    def transform(nb):
+        def edit(c):
+            c.metadata["nbgrader"]["points"] = 100
+        return _set_test_cell(nb, cell_id, edit)
+    return transform
+
+
+def _ungrade(cell_id):
+    def transform(nb):
+        def edit(c):
+            c.metadata["nbgrader"].update(grade=False, locked=False, grade_id="my_cell")
+            c.source = "pass"
+        return _set_test_cell(nb, cell_id, edit)
+    return transform
+
+
+def _forge_cell(nb):
+    """A new cell dressed up as a 100-point test that always passes."""
+    forged = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {
+        "grade": True, "grade_id": "bonus_points", "locked": True, "points": 100, "schema_version": 3,
+        "solution": False, "task": False}})
+    forged["id"] = "bonus-points"
+    nb.cells.append(forged)
+    return nb
+
+
+def _kernel(nb):
+    nb.metadata["kernelspec"] = {"name": "my-old-env", "display_name": "Python (my old env)", "language": "python"}
+    return nb
+
+
+KL_WRONG = ("solution_losses", "D_KL = 0.5 * np.sum(", "D_KL = np.sum(")
+CHEATS = [
+    Entry("c01_hardcoded_expected_values", "cheat", VBH, NB1, (
+        ("solution_losses", "L_recon = float(np.mean(recon_err))\nL_KL = float(np.mean(D_KL))",
+         "L_recon = 2.0557851385\nL_KL = 1.2565778415"),), (REC1, KL1, TOT1)),
+    Entry("c02_redefined_comparisons", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nnp.testing.assert_allclose = lambda *a, **k: None\n"
+         "np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True")), (REC1, KL1, TOT1)),
+    Entry("c03_always_equal_object", "cheat", VBH, NB1, (
+        ("solution_losses", "L_KL = float(np.mean(D_KL))",
+         "class Always:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
+         "    def __float__(self):\n        return 1.2\nL_KL = Always()\nD_KL = np.full(N, 1.2)"),), (KL1, TOT1)),
+    Entry("c04_test_cell_emptied", "cheat", VBH, NB1, (KL_WRONG,), (KL1, TOT1),
+          transform=_blank_test(KL1)),
+    Entry("c05_test_cell_deleted", "cheat", VBH, NB1, (KL_WRONG,), (KL1, TOT1),
+          transform=_delete_cell(KL1)),
+    Entry("c06_points_inflated", "cheat", VBH, NB1, (), (), transform=_inflate_points(REC1)),
+    Entry("c07_test_cell_ungraded", "cheat", VBH, NB1, (KL_WRONG,), (KL1, TOT1), transform=_ungrade(KL1)),
+    Entry("c08_tracebacks_disabled", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nget_ipython().showtraceback = lambda *a, **k: None\n"
+         "import sys\nsys.excepthook = lambda *a: None")), (KL1, TOT1)),
+    Entry("c09_helpers_monkeypatched", "cheat", VBH, NB1, (
+        ("solution_losses", "L_recon = float(np.mean(recon_err))",
+         "h.expected_losses = lambda *a, **k: (2.0, 1.0)\nL_recon = 2.0"),), (REC1, TOT1)),
+    Entry("c10_answers_from_helpers", "cheat", VBH, NB1, (
+        ("solution_losses", "L_recon = float(np.mean(recon_err))\nL_KL = float(np.mean(D_KL))",
+         "L_recon, L_KL = (float(v) for v in h.expected_losses("
+         "h.LinearVAE.from_arrays(W_mu, b_mu, W_ls, b_ls, W_dec, b_dec), mu_data))"),), (REC1, KL1, TOT1)),
+    Entry("c12_forged_graded_cell", "cheat", VBH, NB1, (KL_WRONG,), (KL1, TOT1), transform=_forge_cell),
+    Entry("c11_builtins_shadowed", "cheat", VBH, NB1, (
+        ("solution_losses", "L_recon = float(np.mean(recon_err))",
+         "L_recon = float(np.mean(recon_err)) + 0.7\nabs = lambda x: 0.0"),), (REC1, TOT1)),
+]
+
+FAULTS = [
+    Entry("f01_infinite_loop", "fault", VBH, NB1, (
+        ("solution_encode", ENC_LINES, "while True:\n    pass"),), (ENC1, SIG1, EPS1, Z1, DEC1, REC1, KL1, TOT1)),
+    Entry("f02_early_exception", "fault", VBH, NB1, (
+        ("solution_x_true", X_LINE, "raise RuntimeError('forgot to finish this part')"),),
+        (X1, ENC1, SIG1, EPS1, Z1, DEC1, REC1, KL1, TOT1)),
+    Entry("f03_memory_hog", "fault", VBH, NB3, (
+        ("solution_active_units", "    return int(", "    _hog = [bytearray(10 ** 8) for _ in range(400)]\n    return int("),),
+        (AU3, SW3, BS3)),
+    Entry("f04_warnings_on_stderr", "fault", VBH, NB3, (
+        ("solution_active_units", "    return int(",
+         "    import warnings\n    warnings.warn('a harmless warning from my code')\n"
+         "    np.log(np.zeros(1))  # RuntimeWarning: divide by zero\n    return int("),), ()),
+    Entry("f05_other_kernel_name", "fault", VBH, NB2, (), (), transform=_kernel),
+    Entry("f06_corrupted_file", "fault", VBH, NB2, (), tuple([FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2]),
+          raw='{"cells": [{"cell_type": "code", "source": "truncated'),
+]
+
+ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS
+
+
+def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
+    """Group entries into students holding at most one entry per notebook (each notebook still runs
+    in its own kernel, so entries cannot interact); a corrupted file gets a student of its own."""
+    students: dict[str, list[Entry]] = {}
+    for e in entries:
+        home = None
+        if e.raw is None:
+            home = next((s for s, es in students.items()
+                         if all(o.notebook != e.notebook and o.raw is None for o in es)), None)
+        if home is None:
+            home = f"student{len(students) + 1:02d}"
+            students[home] = []
+        students[home].append(e)
+    return students
+
+
+def build(entry: Entry, dest: Path, student: str | None = None) -> None:
+    """Write the entry's notebook into dest/<student>/<assignment>/<notebook>.ipynb (student defaults to the entry name)."""
+    folder = dest / (student or entry.name) / entry.assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{entry.notebook}.ipynb"
+    if entry.raw is not None:
+        path.write_text(entry.raw)
+        return
+    nb = nbformat.read(ROOT / "solutions" / entry.assignment / f"{entry.notebook}.ipynb", as_version=4)
+    cells = {c.get("id"): c for c in nb.cells}
+    for cell_id, old, new in entry.edits:
+        source = cells[cell_id].source
+        if source.count(old) != 1:
+            raise ValueError(f"{entry.name}: {old!r} occurs {source.count(old)} times in cell {cell_id}")
+        cells[cell_id].source = source.replace(old, new)
+    if entry.transform is not None:
+        nb = entry.transform(nb)
+    nbformat.write(nb, path)
+
+
+def reference_and_untouched(dest: Path, assignment: str) -> None:
+    """dest/reference (the solutions) and dest/untouched (the release) for one assignment."""
+    for student, src in (("reference", ROOT / "solutions"), ("untouched", ROOT / "notebooks")):
+        folder = dest / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        for nb in sorted((src / assignment).glob("*.ipynb")):
+            (folder / nb.name).write_bytes(nb.read_bytes())
+
+
+def load_golden(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
