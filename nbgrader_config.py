@@ -88,3 +88,57 @@ class OverwriteCellsKeepingUnknown(OverwriteCells):
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCellsKeepingUnknown, CheckCellMetadata]
 c.OverwriteCellsKeepingUnknown.add_missing_cells = True
+
+
+# A student's cell can hook the kernel so that later cells never run as written: an IPython input or
+# AST transformer that empties or rewrites every cell, a trace function, an event callback, or an
+# instance-level replacement of run_cell. Any of these would let the tests "pass" without running.
+# Before every graded test cell, the grader therefore asks the kernel, out of band (a user expression,
+# which IPython evaluates without input transformers), to drop every such hook that the notebook added,
+# and to answer 'clean'. If the answer does not come back, the test cell is failed. This runs in the
+# grader, so nothing in the notebook can change it. (What a shared kernel cannot stop is described in
+# the README, "What grading cannot prevent".)
+from nbclient.util import run_sync as _run_sync  # noqa: E402
+from nbformat.notebooknode import NotebookNode as _Node  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, Execute, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+KERNEL_RESET = (
+    "(lambda ip, sys: ("
+    "ip.input_transformers_cleanup.__setitem__(slice(None), [t for t in ip.input_transformers_cleanup"
+    " if getattr(t, '__module__', '').startswith('IPython.')]),"
+    "ip.input_transformers_post.clear(), ip.ast_transformers.clear(),"
+    "[ip.__dict__.pop(n, None) for n in ('run_cell', 'run_cell_async', 'transform_cell', 'transform_ast',"
+    " 'run_ast_nodes', 'run_code', 'should_run_async', 'showtraceback', 'user_expressions')],"
+    "sys.settrace(None), sys.setprofile(None),"
+    "[cbs.__setitem__(slice(None), [f for f in cbs if getattr(f, '__module__', None) != '__main__'])"
+    " for cbs in ip.events.callbacks.values()],"
+    "'clean')[-1])(__import__('IPython').get_ipython(), __import__('sys'))"
+)
+
+
+class ExecuteWithCleanKernel(Execute):
+    """nbgrader's Execute, resetting kernel hooks before each graded test cell (see KERNEL_RESET)."""
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"reset": KERNEL_RESET})
+        reply = await self.async_wait_for_reply(msg_id, cell)
+        answer = ((reply or {}).get("content", {}).get("user_expressions", {}).get("reset", {}))
+        clean = answer.get("status") == "ok" and answer.get("data", {}).get("text/plain") == "'clean'"
+        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if not clean:
+            cell.outputs.append(_Node(output_type="error", ename="GraderError",
+                                      evalue="the kernel was modified so that tests cannot run as written",
+                                      traceback=["GraderError: the kernel was modified so that tests cannot run as written"]))
+        return cell
+
+    execute_cell = _run_sync(async_execute_cell)  # nbclient binds the sync wrapper to the base method
+
+
+c.Autograde.autograde_preprocessors = [
+    ExecuteWithCleanKernel, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata]

@@ -7,3 +7,10 @@ Nothing is created at import time; torch is imported only by the functions that 
 from .utils import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
 from .linear_vae import *  # noqa: F401,F403
+from .data import *  # noqa: F401,F403
+from .config import *  # noqa: F401,F403
+from .mnist import *  # noqa: F401,F403
+from .models import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
+from .evaluate import *  # noqa: F401,F403
+from .widgets import *  # noqa: F401,F403

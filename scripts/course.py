@@ -94,21 +94,27 @@ def main() -> int:
                 exec_errors[(a, name)] = err
                 problems.append(f"solutions/{a}/{name} raised an error: {err}")
 
-    # 3. Autograde the reference and the untouched release in a scratch gradebook.
-    grade_root = ct.scratch_course(build / "scratch" / "grading")
+    # 3. Autograde the reference and the untouched release, each in its own scratch course and
+    #    gradebook, the two in parallel (they share no file, so SQLite never locks).
+    from concurrent.futures import ThreadPoolExecutor
+
+    def grade_as(student: str, a: str):
+        root = ct.scratch_course(build / "scratch" / f"grading-{student}-{a}", [a])
+        release = ct.generate(root, a)
+        ct.submit(root, student, a, ct.SOLUTIONS / a if student == "reference" else release)
+        print(f"autograding {student} {a} ...", flush=True)
+        ct.autograde(root, student, a)
+        return ct.scores(root, student, a)
+
     graded = {}
-    for a in names:
-        release = ct.generate(grade_root, a)
-        ct.submit(grade_root, "reference", a, ct.SOLUTIONS / a)
-        ct.submit(grade_root, "untouched", a, release)
-        for student in ("reference", "untouched"):
-            print(f"autograding {student} {a} ...", flush=True)
-            ct.autograde(grade_root, student, a)
-            try:
-                graded[(student, a)] = ct.scores(grade_root, student, a)
-            except Exception as exc:  # no submission recorded: autograde itself failed
-                graded[(student, a)] = {}
-                problems.append(f"autograde of {student}/{a} failed: {exc}")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {(s, a): pool.submit(grade_as, s, a) for a in names for s in ("reference", "untouched")}
+    for key, job in jobs.items():
+        try:
+            graded[key] = job.result()
+        except Exception as exc:  # no submission recorded: autograde itself failed
+            graded[key] = {}
+            problems.append(f"autograde of {key[0]}/{key[1]} failed: {exc}")
 
     for a in names:
         for name in ct.notebook_names(a):

@@ -282,6 +282,16 @@ CHEATS = [
          "L_recon, L_KL = (float(v) for v in h.expected_losses("
          "h.LinearVAE.from_arrays(W_mu, b_mu, W_ls, b_ls, W_dec, b_dec), mu_data))"),), (REC1, KL1, TOT1)),
     Entry("c12_forged_graded_cell", "cheat", VBH, NB1, (KL_WRONG,), (KL1, TOT1), transform=_forge_cell),
+    Entry("c13_input_transformer_empties_tests", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nget_ipython().input_transformers_cleanup.append(lambda lines: [])")), (KL1, TOT1)),
+    Entry("c14_ast_transformer_drops_asserts", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nimport ast\nclass _NoAsserts(ast.NodeTransformer):\n"
+         "    def visit_Assert(self, node):\n        return ast.Pass()\n"
+         "get_ipython().ast_transformers.append(_NoAsserts())")), (KL1, TOT1)),
     Entry("c11_builtins_shadowed", "cheat", VBH, NB1, (
         ("solution_losses", "L_recon = float(np.mean(recon_err))",
          "L_recon = float(np.mean(recon_err)) + 0.7\nabs = lambda x: 0.0"),), (REC1, TOT1)),

@@ -1,0 +1,150 @@
+"""make bench: how fast the course runs and grades. Writes build/bench.json and prints a table.
+
+- notebooks: per <assignment>/<notebook>, the median execute time of 3 headless runs, each in a
+  fresh kernel, and the kernel's peak RSS (its own getrusage, read by a cell appended to a copy);
+- course_execute_s: the sum of those medians;
+- autograde_s: per assignment, nbgrader autograde of one complete reference submission, median of 3;
+- class_grading_submissions_per_min: `make grade` (scripts/grade.py) on 12 submissions, all cores;
+- train_overhead_ratio: seconds per epoch of helpers' training loop over a minimal plain-PyTorch
+  loop (same model, data, batch size and threads), measured alternately in one process;
+- machine: CPU count, torch version and threads.
+Timings live here, never in the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import coursetools as ct
+
+RUNS = 3
+TARGETS = {"course_execute_s": 180.0, "autograde_s": 120.0, "train_overhead_ratio": 1.05, "peak_rss_mb": 2048.0}
+RSS_CELL = "import resource as _r\nprint('PEAK_RSS_KB', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)"
+
+
+def execute_once(path: Path, workdir: Path) -> tuple[float, float]:
+    """Run a copy of the notebook in a fresh kernel; return (seconds, kernel peak RSS in MB)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(RSS_CELL))
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    kb = int(text.split("PEAK_RSS_KB")[1].split()[0])
+    return seconds, kb / 1024
+
+
+def bench_notebooks(workdir: Path) -> dict:
+    out = {}
+    for a in ct.assignments():
+        for name in ct.notebook_names(a):
+            runs = [execute_once(ct.SOLUTIONS / a / name, workdir) for _ in range(RUNS)]
+            key = f"{a}/{name[:-len('.ipynb')]}"
+            out[key] = {"execute_s": round(statistics.median(r[0] for r in runs), 2),
+                        "runs_s": [round(r[0], 2) for r in runs],
+                        "peak_rss_mb": round(max(r[1] for r in runs), 1)}
+            print(f"  {key:<48} {out[key]['execute_s']:7.2f} s  {out[key]['peak_rss_mb']:7.1f} MB", flush=True)
+    return out
+
+
+def bench_autograde(workdir: Path) -> dict:
+    out = {}
+    for a in ct.assignments():
+        root = ct.scratch_course(workdir / f"autograde-{a}", [a])
+        ct.generate(root, a)
+        times = []
+        for k in range(RUNS):
+            student = f"reference{k}"
+            ct.submit(root, student, a, ct.SOLUTIONS / a)
+            start = time.perf_counter()
+            ct.autograde(root, student, a)
+            times.append(time.perf_counter() - start)
+            score = ct.scores(root, student, a)
+            assert all(abs(s["auto"] - s["auto_max"]) < 1e-9 for s in score.values()), f"reference {a} not at full marks"
+        out[a] = round(statistics.median(times), 2)
+        print(f"  autograde {a:<38} {out[a]:7.2f} s", flush=True)
+    return out
+
+
+def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12) -> float:
+    import grade
+
+    subs = workdir / "class"
+    for k in range(size):
+        src = ct.SOLUTIONS if k % 3 else ct.NOTEBOOKS  # two thirds complete, one third untouched
+        shutil.copytree(src / assignment, subs / f"student{k:02d}" / assignment)
+    start = time.perf_counter()
+    grade.grade_class(assignment, subs, workdir / "class-out", progress=False)
+    rate = size / ((time.perf_counter() - start) / 60)
+    print(f"  class grading ({size} x {assignment}, {os.cpu_count()} workers): {rate:.1f} submissions/min", flush=True)
+    return round(rate, 2)
+
+
+def bench_training_overhead() -> dict:
+    import helpers as h
+
+    return h.training_overhead()
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": sys.version.split()[0]}
+
+
+def main() -> int:
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    result = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
+        tmp = Path(tmp)
+        print("notebooks (median of 3 fresh kernels):", flush=True)
+        result["notebooks"] = bench_notebooks(tmp)
+        result["course_execute_s"] = round(sum(v["execute_s"] for v in result["notebooks"].values()), 2)
+        print("autograde (median of 3):", flush=True)
+        result["autograde_s"] = bench_autograde(tmp)
+        result["class_grading_submissions_per_min"] = bench_class(tmp)
+    print("training loop overhead:", flush=True)
+    overhead = bench_training_overhead()
+    result["train_overhead_ratio"] = overhead["ratio"]
+    result["train_overhead"] = overhead
+    ct.BUILD.mkdir(exist_ok=True)
+    (ct.BUILD / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    misses = []
+    if result["course_execute_s"] > TARGETS["course_execute_s"]:
+        misses.append(f"course_execute_s {result['course_execute_s']} > {TARGETS['course_execute_s']}")
+    misses += [f"autograde_s[{a}] {s} > {TARGETS['autograde_s']}" for a, s in result["autograde_s"].items()
+               if s > TARGETS["autograde_s"]]
+    if result["train_overhead_ratio"] > TARGETS["train_overhead_ratio"]:
+        misses.append(f"train_overhead_ratio {result['train_overhead_ratio']} > {TARGETS['train_overhead_ratio']}")
+    misses += [f"peak RSS of {k} {v['peak_rss_mb']} MB > {TARGETS['peak_rss_mb']}" for k, v in result["notebooks"].items()
+               if v["peak_rss_mb"] > TARGETS["peak_rss_mb"]]
+
+    print(f"\n{'metric':<44} {'value':>10} {'target':>10}")
+    print(f"{'course_execute_s':<44} {result['course_execute_s']:>10.1f} {'<= 180':>10}")
+    for a, s in result["autograde_s"].items():
+        print(f"{'autograde_s ' + a:<44} {s:>10.1f} {'<= 120':>10}")
+    print(f"{'class_grading_submissions_per_min':<44} {result['class_grading_submissions_per_min']:>10.1f} {'':>10}")
+    print(f"{'train_overhead_ratio':<44} {result['train_overhead_ratio']:>10.3f} {'<= 1.05':>10}")
+    print(f"{'max peak RSS per notebook (MB)':<44} {max(v['peak_rss_mb'] for v in result['notebooks'].values()):>10.0f} {'<= 2048':>10}")
+    print(f"machine: {result['machine']}")
+    print(f"wrote {ct.BUILD / 'bench.json'}")
+    for m in misses:
+        print(f"TARGET MISSED: {m}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
