@@ -118,11 +118,20 @@ KERNEL_RESET = (
 )
 
 
+# Plain cells tagged "skip-when-grading" (in the MNIST notebooks: training, measuring, figures, widgets)
+# are not run while autograding: no test depends on them, and running them would retrain models for
+# every submission whose loss differs from the reference. Graded and solution cells always run.
+SKIP_TAG = "skip-when-grading"
+
+
 class ExecuteWithCleanKernel(Execute):
-    """nbgrader's Execute, resetting kernel hooks before each graded test cell (see KERNEL_RESET)."""
+    """nbgrader's Execute: skips cells tagged SKIP_TAG, resets kernel hooks before each test cell (KERNEL_RESET)."""
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         meta = cell.metadata.get("nbgrader", {})
+        if SKIP_TAG in cell.metadata.get("tags", []) and not meta.get("grade") and not meta.get("solution"):
+            cell.outputs = []
+            return cell
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"reset": KERNEL_RESET})

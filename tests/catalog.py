@@ -315,6 +315,85 @@ FAULTS = [
           raw='{"cells": [{"cell_type": "code", "source": "truncated'),
 ]
 
+MNIST = "mnist_vaes"
+MB, MG, MM = "01_base_vae", "02_goal_vae", "03_gmm_vae"
+R_GRAD, R_STAT, KL0, KLC, VL3, VLR, TP1, TPN = (
+    "reparameterize_gradients_reach_mu_and_log_var", "reparameterize_sample_statistics", "kl_of_standard_normal_is_zero",
+    "kl_standard_normal_closed_form", "vae_loss_returns_three_scalars", "vae_loss_reductions_and_beta",
+    "target_prior_selects_target_rows", "target_prior_several_targets")
+KD0, KDN, KDC = "kl_diag_of_gaussian_to_itself_is_zero", "kl_diag_reduces_to_standard_normal", "kl_diag_gaussians_closed_form"
+G1, GM, GF, KS, K0, KC = ("gmm_log_prob_single_component", "gmm_log_prob_mixture_values", "gmm_log_prob_stable_far_away",
+                          "kl_gmm_mc_shape_and_gradients", "kl_gmm_mc_of_gaussian_to_itself_is_zero", "kl_gmm_mc_converges_to_closed_form")
+SAMPLE = "return mu + std * torch.randn_like(std)"
+LSE = "torch.logsumexp(torch.log(weights) + log_each, dim=1)"
+
+
+def MM_(name, nb, cell, old, new, loses):
+    return Entry(name, "mutant", MNIST, nb, ((cell, old, new),), tuple(loses))
+
+
+MUTANTS += [
+    MM_("n01_no_noise", MB, "solution_reparameterize", SAMPLE, "return mu + std * torch.zeros_like(std)", [R_GRAD, R_STAT]),
+    MM_("n02_detached_sample", MB, "solution_reparameterize", SAMPLE, "return (mu + std * torch.randn_like(std)).detach()", [R_GRAD]),
+    MM_("n03_variance_for_std", MB, "solution_reparameterize", "std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)", [R_GRAD, R_STAT]),
+    MM_("n04_kl_half_dropped", MB, "solution_kl_standard_normal", "return -0.5 * torch.sum(", "return -1.0 * torch.sum(", [KLC, VLR]),
+    MM_("n05_kl_per_coordinate", MB, "solution_kl_standard_normal", "torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
+        "(1 + log_var - mu.pow(2) - log_var.exp())", [KL0, KLC, VLR]),
+    MM_("n06_recon_mean_per_pixel", MB, "solution_vae_loss", "recon = torch.sum((x - x_hat) ** 2, dim=1).mean()",
+        "recon = ((x - x_hat) ** 2).mean()", [VLR]),
+    MM_("n07_beta_on_recon", MB, "solution_vae_loss", "return recon + beta * kl, recon, kl", "return beta * recon + kl, recon, kl", [VLR]),
+    MM_("n08_targets_ignored", MB, "solution_target_prior", "chosen = mu[torch.isin(labels, torch.as_tensor(list(targets)))]",
+        "chosen = mu", [TP1, TPN]),
+    MM_("n09_target_std_for_var", MB, "solution_target_prior", "chosen.var(dim=0, unbiased=False)", "chosen.std(dim=0, unbiased=False)", [TP1, TPN]),
+    MM_("n10_target_unbiased_variance", MB, "solution_target_prior", "unbiased=False", "unbiased=True", [TP1, TPN]),
+    MM_("n11_kl_diag_missing_log_var_p", MG, "solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var", [KD0, KDC]),
+    MM_("n12_kl_diag_std_for_var", MG, "solution_kl_diag_gaussians", "var / var_p + (mu - mu_p) ** 2 / var_p",
+        "var / var_p.sqrt() + (mu - mu_p) ** 2 / var_p", [KD0, KDC]),
+    MM_("n13_max_instead_of_logsumexp", MM, "solution_gmm_log_prob", LSE, "torch.max(torch.log(weights) + log_each, dim=1).values", [GM, GF]),
+    MM_("n14_weights_ignored", MM, "solution_gmm_log_prob", LSE, "torch.logsumexp(log_each, dim=1) - math.log(weights.shape[0])", [GM]),
+    MM_("n15_sum_of_exp_overflows", MM, "solution_gmm_log_prob", LSE,
+        "torch.log(torch.sum(torch.exp(torch.log(weights) + log_each), dim=1))", [GF]),
+    MM_("n16_kl_mc_at_the_mean", MM, "solution_kl_gmm_mc", "eps = torch.randn(s, b, d, dtype=mu.dtype)",
+        "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC]),
+    MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC]),
+]
+
+ALTERNATIVES += [
+    Entry("b01_torch_distributions", "alternative", MNIST, MB, (
+        ("solution_reparameterize", "std = torch.exp(0.5 * log_var)\n    " + SAMPLE,
+         "return torch.distributions.Normal(mu, torch.exp(0.5 * log_var)).rsample()"),
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
+         "q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))\n"
+         "    return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(dim=1)"))),
+    Entry("b02_float32_computation", "alternative", MNIST, MG, (
+        ("solution_kl_diag_gaussians", "var = log_var.exp()",
+         "mu, log_var, mu_p, var_p = (torch.as_tensor(t, dtype=torch.float32) for t in (mu, log_var, mu_p, var_p))\n"
+         "    var = log_var.exp()"),)),
+    Entry("b03_hand_written_mixture_density", "alternative", MNIST, MM, (
+        ("solution_gmm_log_prob",
+         "components = torch.distributions.MultivariateNormal(means, covariance_matrix=covs, validate_args=False)\n"
+         "    log_each = components.log_prob(z[:, None, :])          # (B, K): log N(z_b | mu_k, Sigma_k)\n"
+         "    return " + LSE,
+         "d = z.shape[1]\n    L = torch.linalg.cholesky(covs)                                   # (K, D, D)\n"
+         "    diff = (z[:, None, :] - means[None]).unsqueeze(-1)                # (B, K, D, 1)\n"
+         "    sol = torch.linalg.solve_triangular(L[None], diff, upper=False).squeeze(-1)\n"
+         "    logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)\n"
+         "    a = torch.log(weights) - 0.5 * ((sol ** 2).sum(-1) + logdet + d * math.log(2 * math.pi))\n"
+         "    top = a.max(dim=1, keepdim=True).values\n"
+         "    return (top + torch.log(torch.exp(a - top).sum(dim=1, keepdim=True))).squeeze(1)"),)),
+]
+
+CHEATS += [
+    Entry("d01_answer_from_helpers", "cheat", MNIST, MB, (
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
+         "return h.kl_standard_normal(mu, log_var)"),), (KL0, KLC, VL3, VLR)),
+    Entry("d02_redefined_assert_close", "cheat", MNIST, MG, (
+        ("solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var"),
+        ("solution_kl_diag_gaussians", "    return 0.5 * terms.sum(dim=1)",
+         "    return 0.5 * terms.sum(dim=1)\n\n\ntorch.testing.assert_close = lambda *a, **k: None\n"
+         "torch.allclose = lambda *a, **k: True")), (KD0, KDN, KDC)),
+]
+
 ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS
 
 
