@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install course test lab release grade e2e help
+.PHONY: install course test lab release grade e2e bench help
 
 help:
 	@echo "make course   install (.venv), check the release, execute and autograde every notebook"
@@ -15,6 +15,7 @@ help:
 	@echo "make e2e      browser test of JupyterLab (headless chromium + chromium-driver) -> build/screenshots/"
 	@echo "make release  regenerate notebooks/ from solutions/ (instructors; FORCE=1 to replace edited files)"
 	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in parallel -> build/grades.csv"
+	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
 
 # Create .venv if it is missing and install the pinned dependencies (pyproject.toml).
 $(STAMP): pyproject.toml
@@ -46,3 +47,7 @@ grade: $(STAMP)
 # Plain `make test` skips tests/e2e; here a missing browser is an error.
 e2e: $(STAMP)
 	E2E=1 $(PY) -m pytest tests/e2e
+
+# Speed and memory, measured (never asserted in tests): see README, Performance.
+bench: $(STAMP)
+	$(PY) scripts/bench.py
