@@ -94,27 +94,23 @@ def main() -> int:
                 exec_errors[(a, name)] = err
                 problems.append(f"solutions/{a}/{name} raised an error: {err}")
 
-    # 3. Autograde the reference and the untouched release, each in its own scratch course and
-    #    gradebook, the two in parallel (they share no file, so SQLite never locks).
-    from concurrent.futures import ThreadPoolExecutor
-
-    def grade_as(student: str, a: str):
-        root = ct.scratch_course(build / "scratch" / f"grading-{student}-{a}", [a])
-        release = ct.generate(root, a)
-        ct.submit(root, student, a, ct.SOLUTIONS / a if student == "reference" else release)
-        print(f"autograding {student} {a} ...", flush=True)
-        ct.autograde(root, student, a)
-        return ct.scores(root, student, a)
+    # 3. Autograde the reference and the untouched release as a class of two: `make grade`'s workers,
+    #    each in its own scratch course and gradebook, both at once.
+    import grade
 
     graded = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {(s, a): pool.submit(grade_as, s, a) for a in names for s in ("reference", "untouched")}
-    for key, job in jobs.items():
-        try:
-            graded[key] = job.result()
-        except Exception as exc:  # no submission recorded: autograde itself failed
-            graded[key] = {}
-            problems.append(f"autograde of {key[0]}/{key[1]} failed: {exc}")
+    for a in names:
+        subs = build / "scratch" / f"class-{a}"
+        shutil.rmtree(subs, ignore_errors=True)
+        shutil.copytree(ct.SOLUTIONS / a, subs / "reference" / a)
+        shutil.copytree(release_root / "notebooks" / a, subs / "untouched" / a)
+        print(f"autograding reference and untouched {a} ...", flush=True)
+        out = build / "scratch" / f"grading-{a}"
+        for row in grade.grade_class(a, subs, out, progress=False):
+            if row["error"]:
+                problems.append(f"autograde of {row['student']}/{a}: {row['error']}")
+        for student in ("reference", "untouched"):
+            graded[(student, a)] = ct.scores(out, student, a)
 
     for a in names:
         for name in ct.notebook_names(a):
