@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install course test lab release grade e2e bench help
+.PHONY: install sandbox course test lab release grade e2e bench help
 
 help:
 	@echo "make course   install (.venv), check the release, execute and autograde every notebook"
@@ -14,7 +14,8 @@ help:
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make e2e      browser test of JupyterLab (headless chromium + chromium-driver) -> build/screenshots/"
 	@echo "make release  regenerate notebooks/ from solutions/ (instructors; FORCE=1 to replace edited files)"
-	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in parallel -> build/grades.csv"
+	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in sandboxed kernels -> build/grades-<name>.csv"
+	@echo "           [STUDENTS=a,b] [REGRADE=all] [TIMEOUT=600] [JOBS=n] [SANDBOX=none]   (see README, Grading a class)"
 	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
 
 # Create .venv if it is missing and install the pinned dependencies (pyproject.toml).
@@ -26,10 +27,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Autograding runs every student kernel in a bubblewrap sandbox (grading/sandbox.py). Installs
+# Debian's bubblewrap when it is missing, as .ci/run does for chromium; SANDBOX=none skips it.
+SANDBOX ?= bwrap
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+sandbox:
+ifneq ($(SANDBOX),none)
+	@command -v bwrap >/dev/null || { command -v apt-get >/dev/null && \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap; } || \
+	  { echo "make: bubblewrap (bwrap) is needed to sandbox grading kernels and could not be installed:"; \
+	    echo "      install it (Debian/Ubuntu: sudo apt-get install bubblewrap) or grade with SANDBOX=none"; exit 2; }
+endif
+
 course: $(STAMP)
 	$(PY) scripts/course.py
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(PY) -m pytest
 
 # Jupyter refuses to start as root unless told to (containers, CI machines).
@@ -40,8 +53,9 @@ lab: $(STAMP)
 release: $(STAMP)
 	$(PY) scripts/release.py
 
-grade: $(STAMP)
-	$(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
+grade: $(STAMP) sandbox
+	STUDENTS="$(STUDENTS)" REGRADE="$(REGRADE)" TIMEOUT="$(TIMEOUT)" JOBS="$(JOBS)" SANDBOX="$(SANDBOX)" \
+	  $(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
 
 # The student's experience in a real browser: Debian's chromium and chromium-driver, nothing downloaded.
 # Plain `make test` skips tests/e2e; here a missing browser is an error.
@@ -49,5 +63,5 @@ e2e: $(STAMP)
 	E2E=1 $(PY) -m pytest tests/e2e
 
 # Speed and memory, measured (never asserted in tests): see README, Performance.
-bench: $(STAMP)
+bench: $(STAMP) sandbox
 	$(PY) scripts/bench.py

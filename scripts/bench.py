@@ -79,17 +79,19 @@ def bench_autograde(workdir: Path) -> dict:
     return out
 
 
-def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12) -> float:
+def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12, sandbox: str = "bwrap") -> float:
+    """Submissions per minute when `make grade` grades a class of `size` (sandbox: bwrap or none)."""
     import grade
 
-    subs = workdir / "class"
+    subs = workdir / f"class-{sandbox}"
     for k in range(size):
         src = ct.SOLUTIONS if k % 3 else ct.NOTEBOOKS  # two thirds complete, one third untouched
         shutil.copytree(src / assignment, subs / f"student{k:02d}" / assignment)
     start = time.perf_counter()
-    grade.grade_class(assignment, subs, workdir / "class-out", progress=False)
+    grade.grade_class(assignment, subs, workdir / f"class-out-{sandbox}", progress=False, sandbox=sandbox)
     rate = size / ((time.perf_counter() - start) / 60)
-    print(f"  class grading ({size} x {assignment}, {os.cpu_count()} workers): {rate:.1f} submissions/min", flush=True)
+    print(f"  class grading ({size} x {assignment}, {os.cpu_count()} workers, sandbox {sandbox}): "
+          f"{rate:.1f} submissions/min", flush=True)
     return round(rate, 2)
 
 
@@ -179,6 +181,7 @@ def main() -> int:
         print("autograde (median of 3):", flush=True)
         result["autograde_s"] = bench_autograde(tmp)
         result["class_grading_submissions_per_min"] = bench_class(tmp)
+        result["class_grading_submissions_per_min_unsandboxed"] = bench_class(tmp, sandbox="none")
     print("training loop overhead:", flush=True)
     overhead = bench_training_overhead()
     result["train_overhead_ratio"] = overhead["ratio"]
@@ -201,6 +204,7 @@ def main() -> int:
     for a, s in result["autograde_s"].items():
         print(f"{'autograde_s ' + a:<44} {s:>10.1f} {'<= 120':>10}")
     print(f"{'class_grading_submissions_per_min':<44} {result['class_grading_submissions_per_min']:>10.1f} {'':>10}")
+    print(f"{'  the same without the sandbox':<44} {result['class_grading_submissions_per_min_unsandboxed']:>10.1f} {'':>10}")
     print(f"{'train_overhead_ratio':<44} {result['train_overhead_ratio']:>10.3f} {'<= 1.05':>10}")
     print(f"{'max peak RSS per notebook (MB)':<44} {max(v['peak_rss_mb'] for v in result['notebooks'].values()):>10.0f} {'<= 2048':>10}")
     print(f"machine: {result['machine']}")

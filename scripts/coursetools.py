@@ -36,7 +36,8 @@ def notebook_names(assignment: str) -> list[str]:
     return sorted(p.name for p in (SOLUTIONS / assignment).glob("*.ipynb"))
 
 
-def _env() -> dict:
+def nbgrader_env() -> dict:
+    """The environment nbgrader runs in: this interpreter's bin/ first on PATH, quiet warnings, agg figures."""
     env = dict(os.environ)
     # nbgrader runs helper programs (alembic) by name: put this interpreter's bin/ first on PATH.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -47,7 +48,7 @@ def _env() -> dict:
 
 def run_nbgrader(args: list[str], course_root: Path, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
     """Run `nbgrader <args>` in course_root (its own config and gradebook)."""
-    proc = subprocess.run(NBGRADER + args, cwd=course_root, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(NBGRADER + args, cwd=course_root, env=nbgrader_env(), capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed in {course_root}:\n{proc.stdout}\n{proc.stderr}")
     if not quiet:

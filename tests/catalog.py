@@ -7,7 +7,9 @@ Expectations, checked by tests/test_grading_catalog.py:
 - mutant:      scores below the reference, losing points only on the grade_ids in `loses`;
 - alternative: full marks;
 - cheat:       gains nothing: loses points on `loses` (or, with loses=(), scores exactly the reference);
-- fault:       grading finishes; the grade_ids in `loses` lose points, every other part keeps them.
+- fault:       grading finishes; the grade_ids in `loses` lose points, every other part keeps them;
+- attack:      the untouched release plus one attacking cell (tests/attacks.py), graded as a student of
+               its own next to honest classmates: it scores 0, and every classmate keeps full marks.
 The exact per-question scores of every entry are pinned in tests/golden_scores.json.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import nbformat
+
+import attacks
 
 ROOT = Path(__file__).resolve().parent.parent
 VBH = "vae_by_hand"
@@ -394,7 +398,9 @@ CHEATS += [
          "torch.allclose = lambda *a, **k: True")), (KD0, KDN, KDC)),
 ]
 
-ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS
+ATTACKS = [Entry(name, "attack", VBH, NB1) for name in attacks.NAMES]
+
+ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS + ATTACKS
 
 
 def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
@@ -403,9 +409,9 @@ def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
     students: dict[str, list[Entry]] = {}
     for e in entries:
         home = None
-        if e.raw is None:
+        if e.raw is None and e.kind != "attack":  # an attack, like a corrupted file, is a student of its own
             home = next((s for s, es in students.items()
-                         if all(o.notebook != e.notebook and o.raw is None for o in es)), None)
+                         if all(o.notebook != e.notebook and o.raw is None and o.kind != "attack" for o in es)), None)
         if home is None:
             home = f"student{len(students) + 1:02d}"
             students[home] = []
@@ -420,6 +426,9 @@ def build(entry: Entry, dest: Path, student: str | None = None) -> None:
     path = folder / f"{entry.notebook}.ipynb"
     if entry.raw is not None:
         path.write_text(entry.raw)
+        return
+    if entry.kind == "attack":
+        nbformat.write(attacks.attack_notebook(ROOT / "notebooks" / entry.assignment / path.name, entry.name), path)
         return
     nb = nbformat.read(ROOT / "solutions" / entry.assignment / f"{entry.notebook}.ipynb", as_version=4)
     cells = {c.get("id"): c for c in nb.cells}

@@ -10,10 +10,16 @@ code or points) fails here until the golden file is regenerated and reviewed:
 import hashlib
 import json
 import os
+import socket
+import sqlite3
+import subprocess
+import threading
+from contextlib import contextmanager
 
 import nbformat
 import pytest
 
+import attacks
 import catalog
 import coursetools as ct
 import grade
@@ -21,6 +27,10 @@ import grade
 GOLDEN = catalog.ROOT / "tests" / "golden_scores.json"
 # A short cell timeout keeps the infinite-loop entry cheap; every honest cell finishes in a few seconds.
 TIMEOUTS = {"vae_by_hand": 20}
+# Wall-clock seconds per submission: far above what an honest submission needs (about 10 s a notebook),
+# far below what attacks.SLEEP_EACH_CELL would take.
+SUBMISSION_TIMEOUT = 150
+SECRETS = {"env": "canary-env-7f3a9c", "file": "canary-file-51be20"}
 ASSIGNMENTS = sorted({e.assignment for e in catalog.ENTRIES})
 
 
@@ -40,6 +50,53 @@ def test_cell_hashes() -> dict:
 
 
 test_cell_hashes.__test__ = False  # a helper, not a test
+GRADED_CLASSES = {}  # assignment -> what the fixture left to inspect
+
+
+@contextmanager
+def bait(subs):
+    """What an attack looks for: a secret in the grader's environment and next to the submissions, and
+    the reference answers served on the loopback interface."""
+    (subs.parent / attacks.CANARY_FILE).write_text(SECRETS["file"])
+    (subs / attacks.CANARY_FILE).write_text(SECRETS["file"])
+    answers = "\n".join(c.source for c in nbformat.read(
+        catalog.ROOT / "solutions" / "vae_by_hand" / "01_forward_pass_and_losses.ipynb", as_version=4).cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")).encode()
+    server = socket.create_server(("127.0.0.1", attacks.LOOPBACK_PORT))
+    server.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(answers)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    old = os.environ.get(attacks.CANARY_ENV)
+    os.environ[attacks.CANARY_ENV] = SECRETS["env"]
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        if old is None:
+            os.environ.pop(attacks.CANARY_ENV, None)
+        else:
+            os.environ[attacks.CANARY_ENV] = old
+
+
+def survivors() -> list[str]:
+    """Processes an attack started, or any process running as a sandbox uid."""
+    ps = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout.splitlines()
+    from grading.sandbox import UID_POOL
+
+    return [line for line in ps if attacks.MARK in line or int(line.split()[0]) in UID_POOL]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +112,9 @@ def graded(tmp_path_factory):
                 catalog.build(entry, subs, student)
         out = tmp_path_factory.mktemp(f"graded-{a}") / a
         extra = [f"--Execute.timeout={TIMEOUTS[a]}"] if a in TIMEOUTS else []
-        table = grade.grade_class(a, subs, out, extra=extra, progress=False)
+        with bait(subs):
+            table = grade.grade_class(a, subs, out, extra=extra, progress=False, timeout=SUBMISSION_TIMEOUT)
+        GRADED_CLASSES[a] = {"out": out, "subs": subs, "survivors": survivors(), "students": students}
         by_student = {r["student"]: r for r in table}
         cells = grade.cell_scores(out / "gradebook.db", a)
         # report every entry under its own name, with only its own notebook
@@ -156,3 +215,80 @@ def test_faults_do_not_stop_grading(graded, entry):
         else:
             assert got[gid] == full, f"{gid} is independent of the fault and keeps its points"
 
+
+
+@pytest.mark.parametrize("entry", by_kind("attack"))
+def test_attack_scores_zero(graded, entry):
+    got = entry_scores(graded, entry)
+    assert got and sum(got.values()) == 0, f"the attack earned {got}"
+
+
+def test_honest_classmates_keep_full_marks_next_to_the_attacks(graded):
+    """Every student graded with the attacks whose notebooks are the reference's keeps the reference's marks."""
+    for a in {e.assignment for e in catalog.ATTACKS}:
+        assert graded[0][a]["reference"] == catalog.load_golden(GOLDEN)["scores"][a]["reference"]
+        for e in catalog.ENTRIES:
+            if e.assignment == a and e.kind == "alternative":
+                assert entry_scores(graded, e) == reference_scores(graded, e), e.name
+
+
+def test_class_gradebook_has_no_trigger_view_or_extra_table(graded):
+    for a, info in GRADED_CLASSES.items():
+        con = sqlite3.connect(info["out"] / "gradebook.db")
+        kinds = {t for (t,) in con.execute("SELECT type FROM sqlite_master")}
+        con.close()
+        assert kinds <= {"table", "index"}, kinds
+
+
+def test_nothing_outlives_grading(graded):
+    for a, info in GRADED_CLASSES.items():
+        assert info["survivors"] == [], info["survivors"]
+    assert not os.path.exists("/tmp/vae-attack-config-ran"), "code an attack wrote into a config ran"
+
+
+def test_nothing_grows_past_the_caps(graded):
+    """No file in the class folder over 20 MB, no autograded notebook over 5 MB, no 1 GB file anywhere."""
+    for a, info in GRADED_CLASSES.items():
+        for path in info["out"].rglob("*"):
+            if path.is_file():
+                limit = 5 << 20 if path.suffix == ".ipynb" else 20 << 20
+                assert path.stat().st_size < limit, f"{path} is {path.stat().st_size} bytes"
+        for path in info["subs"].rglob("big.bin"):
+            raise AssertionError(f"an attack wrote {path}")
+
+
+def _outputs(nb_path) -> str:
+    nb = nbformat.read(nb_path, as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def test_no_secret_reaches_any_output(graded):
+    """The environment's and the file's canaries, and the hidden tests, appear in no autograded output."""
+    hidden = set()
+    for nb_path in (catalog.ROOT / "solutions" / "vae_by_hand").glob("*.ipynb"):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            if "### BEGIN HIDDEN TESTS" in cell.source:
+                region = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+                hidden |= {line.strip() for line in region.splitlines() if len(line.strip()) > 30}
+    assert hidden
+    info = GRADED_CLASSES["vae_by_hand"]
+    for nb_path in (info["out"] / "autograded").rglob("*.ipynb"):
+        text = _outputs(nb_path)
+        for name, secret in SECRETS.items():
+            assert secret not in text, f"the {name} canary is in {nb_path}"
+        leaked = [line for line in hidden if json.dumps(line)[1:-1] in text]
+        assert not leaked, f"hidden tests in the output of {nb_path}: {leaked[:2]}"
+
+
+def test_the_config_and_packages_are_untouched(graded):
+    info = GRADED_CLASSES["vae_by_hand"]
+    assert (info["out"] / "nbgrader_config.py").read_text() == (catalog.ROOT / "nbgrader_config.py").read_text()
+    import numpy.testing
+
+    assert "assert_allclose = lambda" not in open(numpy.testing.__file__).read()
+
+
+def test_a_submission_over_its_time_limit_is_stopped_and_says_why(graded):
+    entry = next(e for e in catalog.ATTACKS if e.name == attacks.SLEEP_EACH_CELL)
+    row = graded[1][entry.assignment][entry.name]
+    assert f"{SUBMISSION_TIMEOUT:g} s limit" in row["error"]

@@ -1,0 +1,159 @@
+"""nbgrader preprocessors the course's configuration (nbgrader_config.py) plugs in.
+
+- ExecuteSandboxed: nbgrader's Execute with every kernel in the sandbox (grading.sandbox), the kernel
+  reset before each graded test cell (grading.reset), cells tagged `skip-when-grading` skipped, and
+  output capped in bytes while it streams in.
+- CapOutputBytes: after execution, no cell keeps more than CELL_BYTES of output and no notebook more
+  than NOTEBOOK_BYTES, so no autograded notebook or feedback page grows past a few MB.
+- OverwriteCellsKeepingUnknown: nbgrader 0.9.6's OverwriteCells, without its crash on an unknown grade_id.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nbclient.util import run_sync
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute, OverwriteCells, NbGraderPreprocessor
+from traitlets import Int
+
+from . import reset as kernel_reset
+from .sandbox import SandboxKernelManager
+
+__all__ = ["ExecuteSandboxed", "CapOutputBytes", "OverwriteCellsKeepingUnknown", "SKIP_TAG",
+           "CELL_BYTES", "NOTEBOOK_BYTES"]
+
+# Plain cells tagged "skip-when-grading" (in the MNIST notebooks: training, measuring, figures, widgets)
+# are not run while autograding: no test depends on them, and running them would retrain models for
+# every submission whose loss differs from the reference. Graded and solution cells always run.
+SKIP_TAG = "skip-when-grading"
+CELL_BYTES = 512 << 10        # output kept per cell
+NOTEBOOK_BYTES = 4 << 20      # output kept per notebook
+TRUNCATED = "[output truncated by the grader: this cell printed more than {limit} KiB]"
+
+
+def _size(output) -> int:
+    """Bytes an output takes in the saved notebook (its JSON)."""
+    return len(json.dumps(output, ensure_ascii=False).encode())
+
+
+def _grader_error(message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename="GraderError", evalue=message, traceback=[f"GraderError: {message}"])
+
+
+def _shorten_error(output, limit: int):
+    """An error output cut to about `limit` bytes; it stays an error, so the test cell still fails."""
+    output["evalue"] = str(output.get("evalue", ""))[:limit // 4]
+    output["traceback"] = [line[:limit // 8] for line in output.get("traceback", [])[-8:]]
+    return output
+
+
+class ExecuteSandboxed(Execute):
+    """nbgrader's Execute: sandboxed kernels, a kernel reset before each test cell, capped output."""
+
+    cell_bytes = Int(CELL_BYTES, help="output bytes kept per cell while it runs").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        # nbgrader's Execute passes its kernel manager class as an argument, which outranks configuration.
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        # Before any student code: record the genuine hooks and define the reset (grading.reset).
+        self._reset_ready = await self._ask(kernel_reset.SNAPSHOT, kernel_reset.SNAPSHOT_OK, cell=None)
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # what nbconvert's setup_kernel calls
+
+    async def _ask(self, expression: str, expected: str, cell) -> bool:
+        """Evaluate expression in the kernel out of band; True if it answered `expected`."""
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"q": expression})
+        reply = await self.async_wait_for_reply(msg_id, cell)
+        answer = (reply or {}).get("content", {}).get("user_expressions", {}).get("q", {})
+        self._last_answer = answer if reply else "no reply"
+        return answer.get("status") == "ok" and answer.get("data", {}).get("text/plain") == expected
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        meta = cell.metadata.get("nbgrader", {})
+        if SKIP_TAG in cell.metadata.get("tags", []) and not meta.get("grade") and not meta.get("solution"):
+            return cell  # not run: the student's own saved outputs (if any) are handled by the sanitizers
+        self._cell_bytes, self._cell_truncated = 0, False
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        else:
+            clean = getattr(self, "_reset_ready", False) and await self._ask(
+                kernel_reset.RESET, kernel_reset.RESET_OK, cell)
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            if not clean:
+                self.log.warning("kernel reset before %s failed: %s", meta.get("grade_id"),
+                                 str(getattr(self, "_last_answer", None))[:500])
+                cell.outputs.append(_grader_error("the kernel was modified so that tests cannot run as written"))
+        if self._cell_truncated:
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=TRUNCATED.format(limit=self.cell_bytes >> 10) + "\n"))
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)  # nbclient binds the sync wrapper to the base method
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, dropping what a cell prints past cell_bytes (errors are kept, cut)."""
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None:
+            return out
+        size = _size(out)
+        if out.get("output_type") == "error":
+            if size > self.cell_bytes // 4:
+                _shorten_error(out, self.cell_bytes // 4)
+            return out
+        if getattr(self, "_cell_bytes", 0) + size > self.cell_bytes:
+            outs.remove(out)
+            self._cell_truncated = True
+            return None
+        self._cell_bytes = getattr(self, "_cell_bytes", 0) + size
+        return out
+
+
+class CapOutputBytes(NbGraderPreprocessor):
+    """No cell keeps more than cell_bytes of output, no notebook more than notebook_bytes."""
+
+    cell_bytes = Int(CELL_BYTES).tag(config=True)
+    notebook_bytes = Int(NOTEBOOK_BYTES).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        total = 0
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            kept, used, dropped = [], 0, False
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    kept.append(_shorten_error(out, self.cell_bytes // 4) if _size(out) > self.cell_bytes // 4 else out)
+                    continue
+                size = _size(out)
+                if used + size > self.cell_bytes or total + used + size > self.notebook_bytes:
+                    dropped = True
+                    continue
+                kept.append(out)
+                used += size
+            if dropped:
+                kept.append(NotebookNode(output_type="stream", name="stdout",
+                                         text=TRUNCATED.format(limit=self.cell_bytes >> 10) + "\n"))
+            cell.outputs = kept
+            total += used
+        return nb, resources
+
+
+# nbgrader 0.9.6 crashes on a submitted cell whose grade_id is not in the gradebook (a renamed test
+# cell, or nbgrader metadata pasted from elsewhere): OverwriteCells deletes only the grade_id, and
+# add_missing_task_cells then raises KeyError, which scores the whole notebook 0. Here such a cell
+# becomes a plain cell (it can earn nothing), and the original graded cell is restored as missing.
+class OverwriteCellsKeepingUnknown(OverwriteCells):
+    """OverwriteCells that turns cells with an unknown grade_id into plain cells instead of crashing."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        meta = cell.metadata.get("nbgrader")
+        if meta is not None and "grade_id" not in meta:
+            del cell.metadata["nbgrader"]
+        return cell, resources
