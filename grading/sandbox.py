@@ -11,7 +11,8 @@ class: it starts ``python -m ipykernel_launcher`` inside ``bwrap`` so that a stu
 - sees the interpreter, the installed packages and ``helpers`` read-only, and nothing else of the
   machine: no gradebook, no ``solutions/``, no course folder, no configuration, no other student,
   no ``build/``, no ``/root``, no repository;
-- can write to exactly one folder: a fresh copy of the folder nbgrader runs the notebook in;
+- can write to exactly one folder: a fresh copy of the folder nbgrader runs the notebook in, held with
+  its home and /tmp in size-limited in-memory file systems (nothing it writes reaches the disk);
 - is capped in memory, file size, processes and CPU time (LIMITS).
 
 Outside autograding (a student's Validate button, ``make course``'s plain execution) kernels start
@@ -168,10 +169,13 @@ def _parents_0755(targets: list[str], mounted: list[str]) -> list[str]:
     return args
 
 
-def bwrap_command(kernel_cmd: list[str], work: Path, private: Path, home: Path, uid: int | None,
+def bwrap_command(kernel_cmd: list[str], files: dict[str, int], folder: str, private: Path, uid: int | None,
                   env: dict[str, str]) -> list[str]:
-    """The bwrap command line that runs kernel_cmd with work as its only writable folder.
+    """The bwrap command line that runs kernel_cmd in `folder`, a fresh copy of the notebook's folder.
 
+    files: {path inside the sandbox: readable file descriptor} for every file of that copy (the notebooks),
+    and for /etc/passwd, /etc/group and the matplotlib font cache. The home folder, the copy and /tmp are
+    size-limited in-memory file systems: nothing the kernel writes reaches the grader's disk.
     uid: the uid to switch to inside a sandbox started by root (None when the grader is not root:
     then bwrap maps the caller to the unprivileged uid 65534 in a user namespace).
     """
@@ -186,14 +190,19 @@ def bwrap_command(kernel_cmd: list[str], work: Path, private: Path, home: Path, 
         args += ["--setenv", k, v]
     system = _ro_system_binds()
     python = _python_binds()
+    size = str(LIMITS["tmp_size"])
     args += system
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(LIMITS["tmp_size"]), "--tmpfs", "/tmp"]
-    binds = python + ["--bind", str(home), INSIDE_HOME, "--bind", str(private), str(private),
-                      "--ro-bind", str(private / "passwd"), "/etc/passwd", "--ro-bind", str(private / "group"), "/etc/group",
-                      "--bind", str(work), str(work)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "0755", "--dir", "/home", "--perms", "0777", "--size", size, "--tmpfs", INSIDE_HOME]
+    binds = python + ["--bind", str(private), str(private)]
     targets = [binds[i + 2] for i in range(0, len(binds), 3)]
-    mounted = [system[i + 2] for i in range(0, len(system), 3) if system[i] != "--symlink"] + ["/proc", "/dev", "/tmp"]
-    args += _parents_0755(targets, mounted) + binds + ["--chdir", str(work), "--"]
+    mounted = [system[i + 2] for i in range(0, len(system), 3) if system[i] != "--symlink"]
+    args += _parents_0755(targets, mounted + ["/proc", "/dev", "/tmp", "/home"]) + binds
+    for d in sorted({str(Path(p).parent) for p in files} - {"/etc", INSIDE_HOME}):
+        args += ["--perms", "0777", "--dir", d]
+    for path, fd in files.items():
+        args += ["--perms", "0644" if path.startswith("/etc/") else "0666", "--file", str(fd), path]
+    args += ["--chdir", folder, "--"]
     if uid is not None:
         shim = ("import os,sys; os.setgroups([]); os.setresgid(*[int(sys.argv[1])]*3); "
                 "os.setresuid(*[int(sys.argv[1])]*3); os.execv(sys.argv[2], sys.argv[2:])")
@@ -225,7 +234,6 @@ class SandboxKernelManager(AsyncKernelManager):
 
     _private: Path | None = None
     _lease: _UidLease | None = None
-    _works: list
 
     def _sandboxed(self) -> bool:
         if not _grading() or sandbox_mode() == "none":
@@ -239,7 +247,6 @@ class SandboxKernelManager(AsyncKernelManager):
         if self._sandboxed() and self._private is None:
             # The connection file and the IPC sockets live in a private folder of this kernel's own.
             self._private = Path(tempfile.mkdtemp(prefix="vae-kernel-"))
-            self._works = []
             self.transport = "ipc"
             self.ip = str(self._private / "ipc")
             self.connection_file = str(self._private / "kernel.json")
@@ -252,59 +259,55 @@ class SandboxKernelManager(AsyncKernelManager):
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         uid = self._lease.uid if self._lease else None
         source = Path(kw.pop("cwd", None) or os.getcwd())
-        # A fresh copy of the notebook's folder: the only place the kernel can write.
-        base = Path(tempfile.mkdtemp(prefix="vae-work-"))
-        work, home = base / source.name, base / "home"
-        shutil.copytree(source, work, symlinks=False, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        home.mkdir()
-        self._works.append(base)
-        self._write_identity(uid)
+        folder = f"{INSIDE_HOME}/{source.name}"
+        inside = uid if uid is not None else 65534
+        sources = {f"{folder}/{p.name}": p for p in sorted(source.iterdir()) if p.is_file()}
+        sources.update({f"{INSIDE_HOME}/.matplotlib/{p.name}": p for p in _matplotlib_cache()})
+        identity = {"/etc/passwd": f"student:x:{inside}:{inside}:student:{INSIDE_HOME}:/usr/sbin/nologin\n",
+                    "/etc/group": f"student:x:{inside}:\n"}
+        for name, text in identity.items():
+            sources[name] = self._private / Path(name).name
+            sources[name].write_text(text)
+        fds = {path: os.open(p, os.O_RDONLY) for path, p in sources.items()}
         env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
         env.update({"HOME": INSIDE_HOME, "USER": "student", "LOGNAME": "student", "PATH": "/usr/bin:/bin",
                     "MPLCONFIGDIR": f"{INSIDE_HOME}/.matplotlib", "TMPDIR": "/tmp", "OMP_NUM_THREADS": "1",
                     "LANG": env.get("LANG", "C.UTF-8")})
-        self._seed_matplotlib_cache(home / ".matplotlib")
-        if uid is not None:
-            for p in (self._private, base):
-                _chown_tree(p, uid)
-        cmd = bwrap_command(kernel_cmd, work, self._private, home, uid, env)
+        if uid is not None:  # the kernel creates its IPC sockets here
+            _chown_tree(self._private, uid)
+        cmd = bwrap_command(kernel_cmd, fds, folder, self._private, uid, env)
         # The kernel's own stdout/stderr (not the notebook's outputs) go nowhere, unless debugging the sandbox.
         quiet = subprocess.DEVNULL if not os.environ.get("VAE_SANDBOX_DEBUG") else None
         kw.update(cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                  stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet,
+                  stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet, pass_fds=tuple(fds.values()),
                   preexec_fn=_set_limits(nproc=uid is not None))
-        return await super()._async_launch_kernel(cmd, **kw)
-
-    def _write_identity(self, uid):
-        """/etc/passwd and /etc/group inside the sandbox: one user, `student`."""
-        inside = uid if uid is not None else 65534
-        (self._private / "passwd").write_text(f"student:x:{inside}:{inside}:student:{INSIDE_HOME}:/usr/sbin/nologin\n")
-        (self._private / "group").write_text(f"student:x:{inside}:\n")
-
-    @staticmethod
-    def _seed_matplotlib_cache(dest: Path):
-        """Copy the grader's matplotlib font cache, so no kernel rebuilds it (slow, and noisy on stderr)."""
-        dest.mkdir(parents=True, exist_ok=True)
         try:
-            import matplotlib
-            from matplotlib import font_manager  # noqa: F401  (builds the grader's cache once)
-
-            for f in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-                shutil.copy(f, dest / f.name)
-        except Exception:  # noqa: BLE001  (no cache: the kernel builds its own)
-            pass
+            return await super()._async_launch_kernel(cmd, **kw)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
 
     async def _async_cleanup_resources(self, restart: bool = False):
         await super()._async_cleanup_resources(restart=restart)
         if restart or self._private is None:
             return
-        for base in self._works:
-            shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(self._private, ignore_errors=True)
         self._private = None
         if self._lease:
             self._lease.release()
             self._lease = None
+
+
+@lru_cache(maxsize=1)
+def _matplotlib_cache() -> tuple[Path, ...]:
+    """The grader's matplotlib font cache, copied into every kernel so that none rebuilds it (slow, noisy)."""
+    try:
+        import matplotlib
+        from matplotlib import font_manager  # noqa: F401  (builds the grader's cache once)
+
+        return tuple(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+    except Exception:  # noqa: BLE001  (no cache: the kernel builds its own)
+        return ()
 
 
 def describe() -> dict:
