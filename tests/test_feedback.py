@@ -1,7 +1,7 @@
 """nbgrader generate_feedback: readable HTML with the scores, and none of the hidden tests' code.
 
 nbgrader restores the hidden tests into autograded notebooks, and its default feedback renders them;
-nbgrader_config.py's HideHiddenTests removes them. scripts/feedback.py is the leak check.
+nbgrader_config.py registers grading.feedback.HideHiddenTests, which removes them. scripts/feedback.py is the leak check.
 """
 
 import re
@@ -91,8 +91,11 @@ def test_the_leak_check_catches_nbgraders_default_rendering(graded):
 
 def hide_hidden_tests():
     """The preprocessor class that nbgrader_config.py registers for generate_feedback."""
+    from traitlets.utils.importstring import import_item
+
     config = PyFileConfigLoader("nbgrader_config.py", path=str(coursetools.ROOT)).load_config()
-    found = [p for p in config.GenerateFeedback.preprocessors if getattr(p, "__name__", "") == "HideHiddenTests"]
+    named = [import_item(p) if isinstance(p, str) else p for p in config.GenerateFeedback.preprocessors]
+    found = [p for p in named if getattr(p, "__name__", "") == "HideHiddenTests"]
     assert found, "nbgrader_config.py does not register HideHiddenTests for GenerateFeedback"
     return found[0]
 

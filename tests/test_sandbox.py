@@ -1,0 +1,186 @@
+"""The autograding kernel's sandbox (grading/sandbox.py) and kernel reset (grading/reset.py), from inside.
+
+One sandboxed kernel answers every question a student's code could ask of its surroundings; the class-level
+attacks are in tests/attacks.py.
+"""
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from grading import reset as kernel_reset
+from grading import sandbox as sb
+
+PROBE = r'''
+import json, os, resource, socket
+facts = {"uid": os.getuid(), "cwd": os.getcwd(), "files": sorted(os.listdir(".")),
+         "env": sorted(os.environ), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+         "root": os.path.isdir("/root/.ssh") or os.path.exists("/root/.bashrc"),
+         "limits": {n: resource.getrlimit(getattr(resource, n))[1] for n in ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CPU")}}
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2)
+    facts["network"] = True
+except OSError:
+    facts["network"] = False
+writable = []
+for d in ("/usr", os.path.dirname(os.__file__), os.path.dirname(json.__file__), "/etc", ".", "/tmp", os.path.expanduser("~")):
+    try:
+        open(os.path.join(d, "probe.txt"), "w").close()
+        writable.append(d)
+    except OSError:
+        pass
+facts["writable"] = writable
+try:
+    open("big.bin", "wb").write(b"\0" * (300 << 20))
+    facts["big_file"] = True
+except OSError:
+    facts["big_file"] = False
+print(json.dumps(facts))
+'''
+
+
+async def run_in_kernel(km_class, cwd, code_cells, expressions=()):
+    """Start a kernel with km_class in cwd, run code_cells, evaluate expressions; return (stdout, answers)."""
+    km = km_class(kernel_name="python3")
+    await km.start_kernel(cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    kc = km.client()
+    kc.start_channels()
+    out, answers = [], []
+    try:
+        await kc.wait_for_ready(timeout=120)
+
+        async def reply(msg_id):
+            while True:
+                msg = await kc.get_shell_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg
+
+        for code in code_cells:
+            msg_id = kc.execute(code)
+            await reply(msg_id)
+            while True:
+                msg = await kc.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+        for expr in expressions:
+            msg = await reply(kc.execute("", silent=True, user_expressions={"q": expr}))
+            answers.append(msg["content"]["user_expressions"]["q"].get("data", {}).get("text/plain"))
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+    return "".join(out), answers
+
+
+@pytest.fixture(scope="module")
+def inside(tmp_path_factory):
+    if sb.sandbox_problem():
+        pytest.skip(sb.sandbox_problem())
+    folder = tmp_path_factory.mktemp("student") / "vae_by_hand"
+    folder.mkdir()
+    (folder / "01.ipynb").write_text("{}")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    os.environ["VAE_TEST_SECRET"] = "do-not-print"
+    try:
+        out, _ = asyncio.run(run_in_kernel(sb.SandboxKernelManager, folder, [PROBE.replace("PORT", "1")]))
+    finally:
+        os.environ.pop("NBGRADER_EXECUTION")
+        os.environ.pop("VAE_TEST_SECRET")
+    return json.loads(out.strip().splitlines()[-1]), folder
+
+
+def test_the_kernel_runs_as_an_unprivileged_uid(inside):
+    facts, _ = inside
+    assert facts["uid"] != 0
+
+
+def test_it_sees_a_copy_of_its_own_folder_and_can_write_only_there(inside):
+    facts, folder = inside
+    assert facts["files"] == ["01.ipynb"] and facts["cwd"].endswith("/vae_by_hand")
+    assert str(folder) != facts["cwd"]
+    assert set(facts["writable"]) <= {".", "/tmp", "/home/student"} and "." in facts["writable"]
+    assert not (folder / "probe.txt").exists(), "the kernel wrote into the grader's folder"
+
+
+def test_it_has_no_network_no_environment_and_no_root(inside):
+    facts, _ = inside
+    assert facts["network"] is False
+    # Only the variables the sandbox passes or sets (ipykernel adds a few of its own, such as CLICOLOR).
+    allowed = set(sb.PASS_ENV) | {"HOME", "USER", "LOGNAME", "PATH", "MPLCONFIGDIR", "TMPDIR", "OMP_NUM_THREADS",
+                                  "LANG", "PWD", "TERM"}
+    assert "VAE_TEST_SECRET" not in facts["env"]
+    assert set(facts["env"]) & set(os.environ) <= allowed, set(facts["env"]) & set(os.environ) - allowed
+    assert facts["root"] is False
+
+
+def test_it_lives_in_its_own_pid_namespace(inside):
+    facts, _ = inside
+    assert facts["pids"][0] == 1 and len(facts["pids"]) < 10
+
+
+def test_its_limits_are_set_and_a_big_file_is_refused(inside):
+    facts, _ = inside
+    assert facts["limits"] == {"RLIMIT_DATA": sb.LIMITS["memory"], "RLIMIT_FSIZE": sb.LIMITS["file_size"],
+                               "RLIMIT_NPROC": sb.LIMITS["processes"], "RLIMIT_CPU": sb.LIMITS["cpu_seconds"]}
+    assert facts["big_file"] is False
+
+
+def test_outside_autograding_kernels_start_as_usual(tmp_path):
+    os.environ.pop("NBGRADER_EXECUTION", None)
+    out, _ = asyncio.run(run_in_kernel(sb.SandboxKernelManager, tmp_path, ["import os; print(os.getcwd())"]))
+    assert out.strip() == str(tmp_path)
+
+
+RESET_BYPASSES = {
+    "transformer claiming IPython": (
+        "def _empty(lines):\n    return []\n_empty.__module__ = 'IPython.core.inputtransformer2'\n"
+        "get_ipython().input_transformers_cleanup.append(_empty)"),
+    "custom exception handler and silent traceback": (
+        "ip = get_ipython()\nip.set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+        "ip._showtraceback = lambda *a, **k: None\ntype(ip)._showtraceback = lambda *a, **k: None"),
+    "run_cell replaced on the class": (
+        "from IPython.core.interactiveshell import InteractiveShell as S\n"
+        "_orig = S.run_cell\nS.run_cell = lambda self, raw_cell, *a, **k: _orig(self, 'pass', *a, **k)"),
+    "ast transformer": (
+        "import ast\nclass T(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n"
+        "get_ipython().ast_transformers.append(T())"),
+}
+
+
+@pytest.mark.parametrize("bypass", list(RESET_BYPASSES))
+def test_the_reset_puts_back_what_was_there_at_start(tmp_path, bypass):
+    """After the snapshot, a hook-installing cell, and the reset, a failing cell fails and a print prints."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    async def go():
+        km = AsyncKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+
+            async def reply(msg_id):
+                while True:
+                    msg = await kc.get_shell_msg(timeout=120)
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        return msg["content"]
+
+            ask = lambda e: reply(kc.execute("", silent=True, user_expressions={"q": e}))  # noqa: E731
+            snap = (await ask(kernel_reset.SNAPSHOT))["user_expressions"]["q"]["data"]["text/plain"]
+            await reply(kc.execute(RESET_BYPASSES[bypass]))
+            clean = (await ask(kernel_reset.RESET))["user_expressions"]["q"]["data"]["text/plain"]
+            failed = await reply(kc.execute("assert 1 == 2, 'must fail'"))
+            return snap, clean, failed
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    snap, clean, failed = asyncio.run(go())
+    assert (snap, clean) == (kernel_reset.SNAPSHOT_OK, kernel_reset.RESET_OK)
+    assert failed["status"] == "error" and failed["ename"] == "AssertionError"
