@@ -27,6 +27,7 @@ import attacks
 ROOT = Path(__file__).resolve().parent.parent
 VBH = "vae_by_hand"
 NB1, NB2, NB3 = "01_forward_pass_and_losses", "02_latent_collapse_and_beta", "03_beta_vae_experiment"
+NB1B = "01b_elbo_and_its_gap"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2 = (
     "collapse_l_recon_c_matches_expectation", "collapse_l_kl_c_matches_expectation",
     "beta_weighted_loss_beta", "beta_weighted_loss_c_beta")
 AU3, SW3, BS3 = "active_units_counts_varying_means", "sweep_active_units", "collapse_threshold_matches_theory"
+CC2 = "consistent_collapse_losses"
+TP1B, GAP1B = "true_posterior_of_linear_gaussian", "elbo_gap_is_kl_to_posterior"
 
 X_LINE = "X_true = rng.multivariate_normal(mu_data, Sigma_data, size=N)"
 ENC_LINES = "mu = X_true @ W_mu.T + b_mu\nlog_var = X_true @ W_ls.T + b_ls"
@@ -141,6 +144,32 @@ MUTANTS = [
     M("m36_frozen_counts_from_trained", NB3, "solution_sweep_active_units",
       'active_units(X @ frozen["W_mu"][k].T + frozen["b_mu"][k])',
       'active_units(X @ trained["W_mu"][k].T + trained["b_mu"][k])', [SW3]),
+    # the test-gap classes of issue 13, one mutant each: a number typed from a 4-decimal printout,
+    # a per-coordinate definition that only differs on correlated inputs, noise shared between dimensions
+    M("m37_recon_typed_4_decimals", NB1, "solution_losses", "L_recon = float(np.mean(recon_err))",
+      "L_recon = round(float(np.mean(recon_err)), 4)", [REC1, TOT1]),
+    M("m38_eps_shared_between_dimensions", NB2, "solution_functions", "eps = rng.standard_normal(X.shape)",
+      "eps = np.repeat(rng.standard_normal((X.shape[0], 1)), X.shape[1], axis=1)", [FWD2, LAT2]),
+    M("m39_loss_beta_typed_4_decimals", NB2, "solution_beta", "Loss_beta = L_recon + beta * L_KL",
+      "Loss_beta = round(L_recon + beta * L_KL, 4)", [LB2]),
+    M("m40_consistent_collapse_keeps_decoder", NB2, "solution_consistent_collapse", "W_dec_cc = np.zeros((2, 2))",
+      "W_dec_cc = W_dec.copy()", [CC2]),
+    M("m41_consistent_collapse_loss_typed", NB2, "solution_consistent_collapse",
+      "L_recon_cc, L_KL_cc, Loss_cc = vae_losses(X_true, X_prime_cc, mu_cc, log_var_cc)",
+      "L_recon_cc, L_KL_cc, Loss_cc = vae_losses(X_true, X_prime_cc, mu_cc, log_var_cc)\nLoss_cc = round(Loss_cc, 4)", [CC2]),
+    M("m42_active_units_by_principal_directions", NB3, "solution_active_units",
+      "return int(np.sum(np.var(mu, axis=0) > threshold))",
+      "return int(np.sum(np.linalg.eigvalsh(np.atleast_2d(np.cov(np.asarray(mu).T, bias=True))) > threshold))", [AU3]),
+    # notebook 1b: the true posterior and the ELBO's gap
+    M("m43_posterior_ignores_noise_variance", NB1B, "solution_true_posterior",
+      "np.eye(d) + W_dec.T @ W_dec / noise_var", "np.eye(d) + W_dec.T @ W_dec", [TP1B, GAP1B]),
+    M("m44_posterior_covariance_diagonal_only", NB1B, "solution_true_posterior",
+      "post_cov = np.linalg.inv(np.eye(d) + W_dec.T @ W_dec / noise_var)",
+      "post_cov = np.diag(1 / np.diag(np.eye(d) + W_dec.T @ W_dec / noise_var))", [TP1B]),
+    M("m45_posterior_mean_without_bias", NB1B, "solution_true_posterior", "(X - b_dec) @ W_dec", "X @ W_dec", [TP1B, GAP1B]),
+    M("m46_gap_log_det_sign", NB1B, "solution_gaps", "- np.sum(log_var, axis=1))", "+ np.sum(log_var, axis=1))", [GAP1B]),
+    M("m47_gap_2_with_scenario_1_encoder", NB1B, "solution_gaps", "gap_2 = kl_to_posterior(X_true, scenario_2)",
+      "gap_2 = kl_to_posterior(X_true, scenario_1)", [GAP1B]),
 ]
 
 ALTERNATIVES = [
@@ -197,6 +226,16 @@ ALTERNATIVES = [
          "mu = np.asarray(mu)\n    return sum(1 for j in range(mu.shape[1]) if np.var(mu[:, j], ddof=1) > threshold)"),
         ("solution_beta_star", "beta_collapse_measured = float(betas[np.argmax(n_active == 0)])",
          "beta_collapse_measured = min(b for b, n in zip(betas, n_active) if n == 0)")]),
+    A("a11_float32_losses", NB2, [
+        ("solution_functions", "    return L_recon, L_KL, L_recon + L_KL",
+         "    L_recon, L_KL = np.float32(L_recon), np.float32(L_KL)\n    return L_recon, L_KL, L_recon + L_KL")]),
+    A("a12_posterior_by_conditioning", NB1B, [
+        ("solution_true_posterior",
+         "    post_cov = np.linalg.inv(np.eye(d) + W_dec.T @ W_dec / noise_var)\n"
+         "    post_mean = (X - b_dec) @ W_dec @ post_cov.T / noise_var",
+         "    K = W_dec @ W_dec.T + noise_var * np.eye(W_dec.shape[0])\n"
+         "    post_cov = np.eye(d) - W_dec.T @ np.linalg.solve(K, W_dec)\n"
+         "    post_mean = np.linalg.solve(K, (X - b_dec).T).T @ W_dec")]),
 ]
 
 
@@ -315,7 +354,7 @@ FAULTS = [
          "    import warnings\n    warnings.warn('a harmless warning from my code')\n"
          "    np.log(np.zeros(1))  # RuntimeWarning: divide by zero\n    return int("),), ()),
     Entry("f05_other_kernel_name", "fault", VBH, NB2, (), (), transform=_kernel),
-    Entry("f06_corrupted_file", "fault", VBH, NB2, (), tuple([FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2]),
+    Entry("f06_corrupted_file", "fault", VBH, NB2, (), tuple([FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, CC2, LB2, LCB2]),
           raw='{"cells": [{"cell_type": "code", "source": "truncated'),
 ]
 
