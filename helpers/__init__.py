@@ -15,3 +15,4 @@ from .models import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
 from .evaluate import *  # noqa: F401,F403
 from .widgets import *  # noqa: F401,F403
+from .notebook_import import *  # noqa: F401,F403

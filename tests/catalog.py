@@ -367,7 +367,12 @@ R_GRAD, R_STAT, KL0, KLC, VL3, VLR, TP1, TPN = (
 KD0, KDN, KDC = "kl_diag_of_gaussian_to_itself_is_zero", "kl_diag_reduces_to_standard_normal", "kl_diag_gaussians_closed_form"
 G1, GM, GF, KS, K0, KC = ("gmm_log_prob_single_component", "gmm_log_prob_mixture_values", "gmm_log_prob_stable_far_away",
                           "kl_gmm_mc_shape_and_gradients", "kl_gmm_mc_of_gaussian_to_itself_is_zero", "kl_gmm_mc_converges_to_closed_form")
+LG1, LG2 = "labelled_goal_kl_hand_batch", "labelled_goal_kl_targets_dtype_gradients"
+LM1, LM2, KN = ("labelled_gmm_kl_hand_batch", "labelled_gmm_kl_targets_gradients_dtype",
+                "kl_gmm_mc_noise_independent_per_example_dimension_sample")
 SAMPLE = "return mu + std * torch.randn_like(std)"
+EPS_MC = "eps = torch.randn(s, b, d, dtype=mu.dtype)"
+WHERE_GOAL = "return torch.where(is_target, kl_diag_gaussians(mu, log_var, mu_p, var_p), kl_standard_normal(mu, log_var))"
 LSE = "torch.logsumexp(torch.log(weights) + log_each, dim=1)"
 
 
@@ -399,6 +404,32 @@ MUTANTS += [
     MM_("n16_kl_mc_at_the_mean", MM, "solution_kl_gmm_mc", "eps = torch.randn(s, b, d, dtype=mu.dtype)",
         "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC]),
     MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC]),
+    # issue 13: noise drawn per example AND per dimension, per-coordinate quantities on correlated inputs,
+    # gradients through Monte Carlo estimators, and the labelled losses the students now write
+    MM_("n18_same_noise_every_dimension", MB, "solution_reparameterize", SAMPLE,
+        "return mu + std * torch.randn_like(std[:, :1])", [R_STAT]),
+    MM_("n19_variance_averaged_over_coordinates", MB, "solution_target_prior", "chosen.var(dim=0, unbiased=False)",
+        "chosen.var(dim=0, unbiased=False).mean().expand(mu.shape[1])", [TPN]),
+    MM_("n20_mc_same_noise_every_dimension", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(s, b, 1, dtype=mu.dtype).expand(s, b, d)", [KC, KN]),
+    MM_("n21_mc_same_noise_every_example", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(s, 1, d, dtype=mu.dtype).expand(s, b, d)", [KN]),
+    MM_("n22_mc_same_noise_every_sample", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(1, b, d, dtype=mu.dtype).expand(s, b, d)", [KC, KN]),
+    MM_("n23_mc_detached_samples", MM, "solution_kl_gmm_mc", "z = mu + std * eps", "z = (mu + std * eps).detach()", [KS, LM2]),
+    MM_("n24_labelled_goal_cases_swapped", MG, "solution_labelled_goal_kl", "torch.where(is_target,", "torch.where(~is_target,",
+        [LG1, LG2]),
+    MM_("n25_goal_kl_for_every_image", MG, "solution_labelled_goal_kl", WHERE_GOAL,
+        "return kl_diag_gaussians(mu, log_var, mu_p, var_p)", [LG1, LG2]),
+    MM_("n26_only_first_target", MG, "solution_labelled_goal_kl",
+        "is_target = torch.isin(labels, torch.as_tensor(list(targets), dtype=labels.dtype))",
+        "is_target = labels == list(targets)[0]", [LG2]),
+    MM_("n27_labelled_goal_batch_mean", MG, "solution_labelled_goal_kl", WHERE_GOAL, WHERE_GOAL + ".mean()", [LG1, LG2]),
+    MM_("n28_labelled_gmm_cases_swapped", MM, "solution_labelled_gmm_kl", "torch.where(is_target,", "torch.where(~is_target,",
+        [LM1, LM2]),
+    MM_("n29_labelled_gmm_n_samples_dropped", MM, "solution_labelled_gmm_kl", "covs, n_samples=n_samples)", "covs)", [LM1]),
+    MM_("n30_labelled_gmm_mixture_ignored", MM, "solution_labelled_gmm_kl", "kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples)",
+        "kl_standard_normal(mu, log_var)", [LM1, LM2]),
 ]
 
 ALTERNATIVES += [
@@ -424,6 +455,20 @@ ALTERNATIVES += [
          "    a = torch.log(weights) - 0.5 * ((sol ** 2).sum(-1) + logdet + d * math.log(2 * math.pi))\n"
          "    top = a.max(dim=1, keepdim=True).values\n"
          "    return (top + torch.log(torch.exp(a - top).sum(dim=1, keepdim=True))).squeeze(1)"),)),
+]
+
+ALTERNATIVES += [
+    # a correct answer computed in float64 from float32 inputs keeps its points (the tests compare values, not dtypes)
+    Entry("b04_float64_kl", "alternative", MNIST, MB, (
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(", "mu, log_var = mu.double(), log_var.double()\n    return -0.5 * torch.sum("),)),
+    Entry("b05_float64_labelled_goal_kl", "alternative", MNIST, MG, (
+        ("solution_labelled_goal_kl", WHERE_GOAL, WHERE_GOAL.replace("return torch.where(", "return torch.where(") + ".double()"),)),
+    Entry("b06_labelled_gmm_kl_by_masks", "alternative", MNIST, MM, (
+        ("solution_labelled_gmm_kl", "return torch.where(is_target, kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples),\n"
+         "                       kl_standard_normal(mu, log_var))",
+         "out = kl_standard_normal(mu, log_var).clone()\n"
+         "    out[is_target] = kl_gmm_mc(mu[is_target], log_var[is_target], weights, means, covs, n_samples=n_samples)\n"
+         "    return out"),)),
 ]
 
 CHEATS += [
