@@ -42,7 +42,7 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 c.Autograde.sanitize_preprocessors = [
-    "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+    "grading.rubric.ClearOutputExceptSkipped", "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec", "grading.preprocessors.OverwriteCellsKeepingUnknown",
     "nbgrader.preprocessors.CheckCellMetadata"]
 c.OverwriteCellsKeepingUnknown.add_missing_cells = True
@@ -52,3 +52,14 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "grading.preprocessors.CapOutputBytes", "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
+
+# Rubrics (grading/rubric.py): a markdown cell tagged "rubric" after a manually graded answer is removed from
+# the student release and from feedback, and re-inserted from the source notebook below the student's answer
+# in the autograded notebook, which is what the formgrader shows. The student's own saved outputs of cells
+# tagged skip-when-grading (the tables and figures a discussion refers to) are kept for the grader.
+from nbgrader.converters import GenerateAssignment as _GenerateAssignment  # noqa: E402
+
+c.GenerateAssignment.preprocessors = (["grading.rubric.RemoveRubrics"]
+                                      + _GenerateAssignment.class_traits()["preprocessors"].default())
+c.GenerateFeedback.preprocessors = ["grading.rubric.RemoveRubrics"] + c.GenerateFeedback.preprocessors
+c.Autograde.autograde_preprocessors = c.Autograde.autograde_preprocessors + ["grading.rubric.ShowRubrics"]
