@@ -41,6 +41,14 @@ print(json.dumps(facts))
 '''
 
 
+async def reply_to(kc, msg_id):
+    """The shell reply to msg_id (earlier replies are skipped)."""
+    while True:
+        msg = await kc.get_shell_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
 async def run_in_kernel(km_class, cwd, code_cells, expressions=()):
     """Start a kernel with km_class in cwd, run code_cells, evaluate expressions; return (stdout, answers)."""
     km = km_class(kernel_name="python3")
@@ -50,16 +58,9 @@ async def run_in_kernel(km_class, cwd, code_cells, expressions=()):
     out, answers = [], []
     try:
         await kc.wait_for_ready(timeout=120)
-
-        async def reply(msg_id):
-            while True:
-                msg = await kc.get_shell_msg(timeout=120)
-                if msg["parent_header"].get("msg_id") == msg_id:
-                    return msg
-
         for code in code_cells:
             msg_id = kc.execute(code)
-            await reply(msg_id)
+            await reply_to(kc, msg_id)
             while True:
                 msg = await kc.get_iopub_msg(timeout=120)
                 if msg["parent_header"].get("msg_id") != msg_id:
@@ -69,7 +70,7 @@ async def run_in_kernel(km_class, cwd, code_cells, expressions=()):
                 if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                     break
         for expr in expressions:
-            msg = await reply(kc.execute("", silent=True, user_expressions={"q": expr}))
+            msg = await reply_to(kc, kc.execute("", silent=True, user_expressions={"q": expr}))
             answers.append(msg["content"]["user_expressions"]["q"].get("data", {}).get("text/plain"))
     finally:
         kc.stop_channels()
@@ -166,10 +167,7 @@ def test_the_reset_puts_back_what_was_there_at_start(tmp_path, bypass):
             await kc.wait_for_ready(timeout=120)
 
             async def reply(msg_id):
-                while True:
-                    msg = await kc.get_shell_msg(timeout=120)
-                    if msg["parent_header"].get("msg_id") == msg_id:
-                        return msg["content"]
+                return (await reply_to(kc, msg_id))["content"]
 
             ask = lambda e: reply(kc.execute("", silent=True, user_expressions={"q": e}))  # noqa: E731
             snap = (await ask(kernel_reset.SNAPSHOT))["user_expressions"]["q"]["data"]["text/plain"]
