@@ -287,6 +287,14 @@ class SandboxKernelManager(AsyncKernelManager):
             for fd in fds.values():
                 os.close(fd)
 
+    async def _async_interrupt_kernel(self):
+        """Interrupt by message: a SIGINT to the process group would also reach bwrap, which it ends."""
+        if self._private is not None:
+            self.kernel_spec.interrupt_mode = "message"  # ipykernel then signals itself, inside the sandbox
+        return await super()._async_interrupt_kernel()
+
+    interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager exposes the coroutine itself
+
     async def _async_cleanup_resources(self, restart: bool = False):
         await super()._async_cleanup_resources(restart=restart)
         if restart or self._private is None:
