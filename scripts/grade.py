@@ -276,7 +276,6 @@ def grade_class(assignment: str, submissions: Path, out_root: Path, jobs: int | 
     """Grade what needs grading, in parallel; merge into out_root/gradebook.db; return one row per student."""
     from tqdm.auto import tqdm
 
-    sys.path.insert(0, str(ct.ROOT))
     from grading import sandbox as sb
 
     mode = sandbox or sb.sandbox_mode()

@@ -49,6 +49,15 @@ def run_solutions(paths):
                     pass
 '''
 
+SIGNAL_PARENT = '''
+import os, signal
+for pid in {{os.getppid(), 1}}:
+    try:
+        os.kill(pid, signal.{sig})
+    except Exception as exc:
+        print("{sig}", pid, exc)
+'''
+
 ATTACKS = {
     # Gradebooks: a trigger in every reachable gradebook.db gives me full marks and my classmates 0.
     "a01_trigger_in_every_gradebook": FIND + '''
@@ -116,22 +125,8 @@ for cfg in find("nbgrader_config.py"):
         print("could not poison", cfg, exc)
 ''',
     # Grading stopped: freeze the process that runs me (the grader), then kill it.
-    "a06_sigstop_parent": '''
-import os, signal
-for pid in {os.getppid(), 1}:
-    try:
-        os.kill(pid, signal.SIGSTOP)
-    except Exception as exc:
-        print("SIGSTOP", pid, exc)
-''',
-    "a07_sigkill_parent": '''
-import os, signal
-for pid in {os.getppid(), 1}:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except Exception as exc:
-        print("SIGKILL", pid, exc)
-''',
+    "a06_sigstop_parent": SIGNAL_PARENT.format(sig="SIGSTOP"),
+    "a07_sigkill_parent": SIGNAL_PARENT.format(sig="SIGKILL"),
     "a08_os_exit": '''
 import os
 os._exit(0)
