@@ -85,6 +85,10 @@ class ExecuteSandboxed(Execute):
             clean = getattr(self, "_reset_ready", False) and await self._ask(
                 kernel_reset.RESET, kernel_reset.RESET_OK, cell)
             cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            if "### BEGIN HIDDEN TESTS" in cell.source and not await self._ask(
+                    kernel_reset.FORGET, kernel_reset.FORGET_OK, cell):
+                self.log.warning("the kernel did not forget the hidden tests of %s: %s", meta.get("grade_id"),
+                                 str(getattr(self, "_last_answer", None))[:500])
             if not clean:
                 self.log.warning("kernel reset before %s failed: %s", meta.get("grade_id"),
                                  str(getattr(self, "_last_answer", None))[:500])

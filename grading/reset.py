@@ -80,6 +80,38 @@ def reset(_B=_B, _sys=_sys, ip=ip, snap=snap, codes=codes, allowed=tuple(allowed
     return "clean"
 
 _sys._vae_grader_reset = reset
+
+def forget(_B=_B, _sys=_sys, ip=ip, marker="### BEGIN HIDDEN TESTS"):
+    """Drop the source of every cell holding hidden tests from what the kernel remembers of its input."""
+    _isinstance, _str, _list, _tuple = _B["isinstance"], _B["str"], _B["list"], _B["tuple"]
+    shown = "# (hidden tests: not kept in the kernel's history)\n"
+    def clean(v):
+        return shown if _isinstance(v, _str) and marker in v else v
+    hm = ip.history_manager
+    for seq in (hm.input_hist_parsed, hm.input_hist_raw):
+        seq[:] = [clean(v) for v in seq]
+    for k in ("_i00", "_i", "_ii", "_iii"):   # what the next cell copies into _i, _ii, _iii
+        if _isinstance(getattr(hm, k, None), _str):
+            _B["setattr"](hm, k, clean(getattr(hm, k)))
+    ns = ip.user_ns
+    for k in _list(ns):
+        if _isinstance(k, _str) and k.startswith("_i"):
+            ns[k] = clean(ns[k])
+    ns["In"] = ns["_ih"] = hm.input_hist_parsed
+    import linecache as _lc
+    for cache in (_lc.cache, getattr(_lc, "_ipython_cache", {})):
+        for k in _list(cache):
+            v = cache[k]
+            lines = v[2] if _isinstance(v, _tuple) and len(v) > 2 else None
+            if lines and _B["any"](marker in line for line in lines):
+                cache[k] = (len(shown), None, [shown], k)
+    try:
+        hm.db.execute("DELETE FROM history WHERE source LIKE ? OR source_raw LIKE ?", ("%" + marker + "%",) * 2)
+    except Exception:
+        pass
+    return "forgotten"
+
+_sys._vae_grader_forget = forget
 '''
 
 SNAPSHOT = ("(lambda ns: (exec(ns['src'], ns), 'snapshot')[-1])("
@@ -88,3 +120,9 @@ SNAPSHOT_OK = "'snapshot'"
 
 RESET = "__import__('sys')._vae_grader_reset()"
 RESET_OK = "'clean'"
+
+# After each graded test cell: the kernel forgets the cell's source (In, _ih, _i*, the history
+# manager, linecache), so a later student cell cannot print the hidden tests into its own output,
+# which the feedback shows.
+FORGET = "__import__('sys')._vae_grader_forget()"
+FORGET_OK = "'forgotten'"

@@ -5,6 +5,7 @@ Nothing is created at import time; torch is imported only by the functions that 
 """
 
 from .utils import *  # noqa: F401,F403
+from .claims import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
 from .linear_vae import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
@@ -14,3 +15,4 @@ from .models import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
 from .evaluate import *  # noqa: F401,F403
 from .widgets import *  # noqa: F401,F403
+from .notebook_import import *  # noqa: F401,F403

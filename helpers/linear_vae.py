@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LinearVAE", "expected_losses", "linear_vae_gradients", "fit_linear_vae", "encoder_mean_variance"]
+__all__ = ["LinearVAE", "expected_losses", "linear_vae_gradients", "fit_linear_vae", "encoder_mean_variance",
+           "expected_log_likelihood", "expected_elbo"]
 
 _NAMES = ("W_mu", "b_mu", "W_ls", "b_ls", "W_dec", "b_dec")
 
@@ -55,6 +56,36 @@ def expected_losses(params, m, S=None):
     e_mu2 = np.einsum("...jk,kl,...jl->...j", A, S, A) + mean_mu ** 2
     kl = 0.5 * np.sum(e + e_mu2 - (C @ m + d) - 1.0, axis=-1)
     return recon, kl
+
+
+def expected_log_likelihood(params, m, S=None, noise_var=0.5):
+    """Exact E_x[log p(x)] for x ~ N(m, S) under the model z ~ N(0, I), x | z ~ N(W_dec z + b_dec, noise_var I).
+
+    The model's marginal is p(x) = N(b_dec, W_dec W_dec^T + noise_var I), so the expectation is
+    -1/2 [n log 2 pi + log det K + tr(K^-1 S) + (m - b_dec)^T K^-1 (m - b_dec)] with K that covariance.
+    """
+    _check(params)
+    D = np.asarray(params["W_dec"], dtype=float)
+    c = np.asarray(params["b_dec"], dtype=float)
+    m = np.asarray(m, dtype=float)
+    n = m.shape[-1]
+    S = np.eye(n) if S is None else np.asarray(S, dtype=float)
+    K = D @ np.swapaxes(D, -1, -2) + noise_var * np.eye(n)
+    Kinv = np.linalg.inv(K)
+    r = m - c
+    quad = np.einsum("...i,...ij,...j->...", r, Kinv, r)
+    return -0.5 * (n * np.log(2 * np.pi) + np.linalg.slogdet(K)[1] + np.einsum("...ij,ji->...", Kinv, S) + quad)
+
+
+def expected_elbo(params, m, S=None, noise_var=0.5):
+    """Exact E_x[ELBO(x)] for the same model: -E[L_recon] / (2 noise_var) - E[L_KL] - n/2 log(2 pi noise_var).
+
+    With noise_var = 1/2 this is -(E[L_recon] + E[L_KL]) - log pi for n = 2: the course's Loss is the
+    negative ELBO up to that constant.
+    """
+    recon, kl = expected_losses(params, m, S)
+    n = np.asarray(m).shape[-1]
+    return -recon / (2 * noise_var) - kl - 0.5 * n * np.log(2 * np.pi * noise_var)
 
 
 def encoder_mean_variance(params, S=None) -> np.ndarray:

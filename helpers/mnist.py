@@ -6,10 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .evaluate import encode_means
-from .plotting import show_grid
+from .plotting import as_images, show_grid
 
 __all__ = ["plot_history", "show_reconstructions", "show_generated", "show_interpolation",
-           "plot_latent_scatter", "plot_latent_hist_qq"]
+           "plot_latent_scatter", "plot_latent_hist_qq", "latent_grid", "show_latent_grid"]
 
 
 def _as_dict(models):
@@ -50,20 +50,48 @@ def show_reconstructions(models, x, n: int = 10):
 
 
 def show_generated(models_and_z: dict, nrow: int = 10, n: int = 30, classifier=None):
-    """Decode {title: (model, z (N, D))} side by side; with a classifier, label each digit with its prediction."""
+    """Decode {title: (model, z (N, D))} side by side; with a classifier, label each digit with its prediction.
+
+    Each digit is drawn about 0.8 inches wide, and the classifier's reading sits in a band above it in
+    11-point bold type, so the labels stay readable in a static copy and in feedback.
+    """
     import torch
 
     with torch.no_grad():
-        with torch.no_grad():
-            k = len(models_and_z)
-            fig, axes = plt.subplots(1, k, figsize=(0.62 * nrow * k + 0.5, 0.7 * int(np.ceil(n / nrow)) + 0.9))
-            for ax, (title, (model, z)) in zip(np.atleast_1d(axes), models_and_z.items()):
-                model.eval()
-                images = model.decode(z[:n])
-                titles = classifier(images).argmax(1).tolist() if classifier is not None else None
-                show_grid(images, nrow=nrow, ax=ax, title=title, titles=titles)
-            fig.tight_layout()
-            return axes
+        k = len(models_and_z)
+        rows = int(np.ceil(n / nrow))
+        fig, axes = plt.subplots(1, k, figsize=(0.8 * nrow * k + 0.5, 0.95 * rows + 0.8))
+        for ax, (title, (model, z)) in zip(np.atleast_1d(axes), models_and_z.items()):
+            model.eval()
+            images = model.decode(z[:n])
+            titles = classifier(images).argmax(1).tolist() if classifier is not None else None
+            if titles is None:
+                show_grid(images, nrow=nrow, ax=ax, title=title)
+            else:
+                _labelled_grid(ax, images, titles, nrow, title)
+        fig.tight_layout()
+        return axes
+
+
+def _labelled_grid(ax, images, labels, nrow: int, title: str, band: int = 11):
+    """Tile images with a white band of `band` pixels above each row, holding each image's label in bold red."""
+    imgs = as_images(images)
+    side = imgs.shape[1]
+    ncol = min(nrow, len(imgs))
+    rows = int(np.ceil(len(imgs) / ncol))
+    cell_h, cell_w = side + band, side + 2
+    canvas = np.zeros((rows * cell_h, ncol * cell_w))
+    for k, img in enumerate(imgs):
+        r, c = divmod(k, ncol)
+        canvas[r * cell_h + band: (r + 1) * cell_h, c * cell_w + 1: c * cell_w + 1 + side] = img
+    ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(imgs.max())), interpolation="nearest")
+    for k, label in enumerate(labels[:len(imgs)]):
+        r, c = divmod(k, ncol)
+        ax.text(c * cell_w + cell_w / 2, r * cell_h + band - 1, str(label), ha="center", va="bottom",
+                fontsize=11, fontweight="bold", color="C3")
+    ax.set_title(title)
+    ax.axis("off")
+    return ax
 
 
 def show_interpolation(models, x_a, x_b, steps: int = 10):
@@ -88,7 +116,9 @@ def plot_latent_scatter(models, x, labels, dims=(0, 1), extra=None):
     extra: optional {name: (points (M, D), label)} drawn on the panel of the same name (e.g. prior samples).
     """
     models = _as_dict(models)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.8 * len(models) + 1.0, 4.4), squeeze=False)
+    # shared axes: "the cloud moved" or "shrank" reads off the panels, not off their tick labels
+    fig, axes = plt.subplots(1, len(models), figsize=(4.8 * len(models) + 1.0, 4.4), squeeze=False,
+                             sharex=True, sharey=True)
     for ax, (name, model) in zip(axes[0], models.items()):
         mu, _ = encode_means(model, x)
         pts = mu[:, list(dims)].numpy()
@@ -103,6 +133,7 @@ def plot_latent_scatter(models, x, labels, dims=(0, 1), extra=None):
         ax.set_xlabel(f"$z_{dims[0] + 1}$")
         ax.set_ylabel(f"$z_{dims[1] + 1}$")
         ax.grid(True, alpha=0.3)
+        ax.tick_params(labelleft=True)
     fig.colorbar(sc, ax=axes[0].tolist(), ticks=range(10), label="digit")
     return axes[0]
 
@@ -134,3 +165,37 @@ def plot_latent_hist_qq(models, x, dim: int = 0):
             ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return axes
+
+
+def latent_grid(model, z_range: float = 3.0, n: int = 15):
+    """Decode an n x n lattice of 2-D latent points in [-z_range, z_range]^2; return (z (n*n, 2), images (n*n, 784)).
+
+    Row r, column c of the lattice is z = (values[c], values[n - 1 - r]) with values = linspace(-z_range, z_range, n),
+    so z_2 grows upwards as on a plot. The model's latent space must be 2-D.
+    """
+    import torch
+
+    if getattr(model, "latent_dim", 2) != 2:
+        raise ValueError(f"latent_grid draws a 2-D latent space; this model has latent_dim = {model.latent_dim}")
+    values = torch.linspace(-z_range, z_range, n)
+    z = torch.stack([values.repeat(n), values.flip(0).repeat_interleave(n)], dim=1)
+    with torch.no_grad():
+        model.eval()
+        return z, model.decode(z).reshape(n * n, -1)
+
+
+def show_latent_grid(model, z_range: float = 3.0, n: int = 15, ax=None):
+    """The static twin of h.latent_explorer: decode an n x n lattice of z in [-z_range, z_range]^2 into one image."""
+    _, images = latent_grid(model, z_range, n)
+    imgs = as_images(images)
+    side = imgs.shape[1]
+    canvas = imgs.reshape(n, n, side, side).transpose(0, 2, 1, 3).reshape(n * side, n * side)
+    step = 2 * z_range / (n - 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest",
+              extent=(-z_range - step / 2, z_range + step / 2, -z_range - step / 2, z_range + step / 2))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(f"decode(z) on a {n} x {n} grid of the 2-D latent space")
+    return ax

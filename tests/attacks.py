@@ -220,7 +220,27 @@ try:
 except Exception as exc:
     print("read-only:", type(exc).__name__)
 ''',
+    # The hidden tests: a last cell prints every earlier cell's source the kernel still remembers, so
+    # the feedback would show the hidden tests (it goes after the last cell, see LAST_CELL).
+    "a19_print_hidden_tests_from_history": '''
+import linecache
+ip = get_ipython()
+seen = list(In) + list(ip.history_manager.input_hist_raw)
+seen += [v for k, v in dict(globals()).items() if k.startswith("_i") and isinstance(v, str)]
+seen += ["".join(v[2]) for cache in (linecache.cache, getattr(linecache, "_ipython_cache", {}))
+         for v in list(cache.values()) if isinstance(v, tuple) and len(v) > 2]
+try:
+    seen += [row[0] for row in ip.history_manager.db.execute("SELECT source_raw FROM history")]
+except Exception:
+    pass
+for text in seen:
+    if "HIDDEN" in text:
+        print(text)
+''',
 }
+
+# Attacks that need the test cells to have run before them go after the last cell.
+LAST_CELL = {"a19_print_hidden_tests_from_history"}
 
 # Time: every code cell starts by sleeping, so the submission needs far longer than its wall-clock limit.
 SLEEP_EACH_CELL = "a18_sleep_in_every_cell"
@@ -228,7 +248,7 @@ SLEEP_SECONDS = 15
 
 
 def attack_notebook(release_path, name: str):
-    """The untouched release with the attack's cell inserted after the setup cell."""
+    """The untouched release with the attack's cell inserted after the setup cell (or last)."""
     nb = nbformat.read(release_path, as_version=4)
     if name == SLEEP_EACH_CELL:
         for cell in nb.cells:
@@ -238,7 +258,7 @@ def attack_notebook(release_path, name: str):
     setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     cell = nbformat.v4.new_code_cell(f"# {name}\n" + ATTACKS[name].strip() + "\n")
     cell["id"] = name.replace("_", "-")[:60]
-    nb.cells.insert(setup + 1, cell)
+    nb.cells.insert(len(nb.cells) if name in LAST_CELL else setup + 1, cell)
     return nb
 
 

@@ -27,6 +27,7 @@ import attacks
 ROOT = Path(__file__).resolve().parent.parent
 VBH = "vae_by_hand"
 NB1, NB2, NB3 = "01_forward_pass_and_losses", "02_latent_collapse_and_beta", "03_beta_vae_experiment"
+NB1B = "01b_elbo_and_its_gap"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2 = (
     "collapse_l_recon_c_matches_expectation", "collapse_l_kl_c_matches_expectation",
     "beta_weighted_loss_beta", "beta_weighted_loss_c_beta")
 AU3, SW3, BS3 = "active_units_counts_varying_means", "sweep_active_units", "collapse_threshold_matches_theory"
+CC2 = "consistent_collapse_losses"
+TP1B, GAP1B = "true_posterior_of_linear_gaussian", "elbo_gap_is_kl_to_posterior"
 
 X_LINE = "X_true = rng.multivariate_normal(mu_data, Sigma_data, size=N)"
 ENC_LINES = "mu = X_true @ W_mu.T + b_mu\nlog_var = X_true @ W_ls.T + b_ls"
@@ -141,6 +144,32 @@ MUTANTS = [
     M("m36_frozen_counts_from_trained", NB3, "solution_sweep_active_units",
       'active_units(X @ frozen["W_mu"][k].T + frozen["b_mu"][k])',
       'active_units(X @ trained["W_mu"][k].T + trained["b_mu"][k])', [SW3]),
+    # the test-gap classes of issue 13, one mutant each: a number typed from a 4-decimal printout,
+    # a per-coordinate definition that only differs on correlated inputs, noise shared between dimensions
+    M("m37_recon_typed_4_decimals", NB1, "solution_losses", "L_recon = float(np.mean(recon_err))",
+      "L_recon = round(float(np.mean(recon_err)), 4)", [REC1, TOT1]),
+    M("m38_eps_shared_between_dimensions", NB2, "solution_functions", "eps = rng.standard_normal(X.shape)",
+      "eps = np.repeat(rng.standard_normal((X.shape[0], 1)), X.shape[1], axis=1)", [FWD2, LAT2]),
+    M("m39_loss_beta_typed_4_decimals", NB2, "solution_beta", "Loss_beta = L_recon + beta * L_KL",
+      "Loss_beta = round(L_recon + beta * L_KL, 4)", [LB2]),
+    M("m40_consistent_collapse_keeps_decoder", NB2, "solution_consistent_collapse", "W_dec_cc = np.zeros((2, 2))",
+      "W_dec_cc = W_dec.copy()", [CC2]),
+    M("m41_consistent_collapse_loss_typed", NB2, "solution_consistent_collapse",
+      "L_recon_cc, L_KL_cc, Loss_cc = vae_losses(X_true, X_prime_cc, mu_cc, log_var_cc)",
+      "L_recon_cc, L_KL_cc, Loss_cc = vae_losses(X_true, X_prime_cc, mu_cc, log_var_cc)\nLoss_cc = round(Loss_cc, 4)", [CC2]),
+    M("m42_active_units_by_principal_directions", NB3, "solution_active_units",
+      "return int(np.sum(np.var(mu, axis=0) > threshold))",
+      "return int(np.sum(np.linalg.eigvalsh(np.atleast_2d(np.cov(np.asarray(mu).T, bias=True))) > threshold))", [AU3]),
+    # notebook 1b: the true posterior and the ELBO's gap
+    M("m43_posterior_ignores_noise_variance", NB1B, "solution_true_posterior",
+      "np.eye(d) + W_dec.T @ W_dec / noise_var", "np.eye(d) + W_dec.T @ W_dec", [TP1B, GAP1B]),
+    M("m44_posterior_covariance_diagonal_only", NB1B, "solution_true_posterior",
+      "post_cov = np.linalg.inv(np.eye(d) + W_dec.T @ W_dec / noise_var)",
+      "post_cov = np.diag(1 / np.diag(np.eye(d) + W_dec.T @ W_dec / noise_var))", [TP1B]),
+    M("m45_posterior_mean_without_bias", NB1B, "solution_true_posterior", "(X - b_dec) @ W_dec", "X @ W_dec", [TP1B, GAP1B]),
+    M("m46_gap_log_det_sign", NB1B, "solution_gaps", "- np.sum(log_var, axis=1))", "+ np.sum(log_var, axis=1))", [GAP1B]),
+    M("m47_gap_2_with_scenario_1_encoder", NB1B, "solution_gaps", "gap_2 = kl_to_posterior(X_true, scenario_2)",
+      "gap_2 = kl_to_posterior(X_true, scenario_1)", [GAP1B]),
 ]
 
 ALTERNATIVES = [
@@ -197,6 +226,16 @@ ALTERNATIVES = [
          "mu = np.asarray(mu)\n    return sum(1 for j in range(mu.shape[1]) if np.var(mu[:, j], ddof=1) > threshold)"),
         ("solution_beta_star", "beta_collapse_measured = float(betas[np.argmax(n_active == 0)])",
          "beta_collapse_measured = min(b for b, n in zip(betas, n_active) if n == 0)")]),
+    A("a11_float32_losses", NB2, [
+        ("solution_functions", "    return L_recon, L_KL, L_recon + L_KL",
+         "    L_recon, L_KL = np.float32(L_recon), np.float32(L_KL)\n    return L_recon, L_KL, L_recon + L_KL")]),
+    A("a12_posterior_by_conditioning", NB1B, [
+        ("solution_true_posterior",
+         "    post_cov = np.linalg.inv(np.eye(d) + W_dec.T @ W_dec / noise_var)\n"
+         "    post_mean = (X - b_dec) @ W_dec @ post_cov.T / noise_var",
+         "    K = W_dec @ W_dec.T + noise_var * np.eye(W_dec.shape[0])\n"
+         "    post_cov = np.eye(d) - W_dec.T @ np.linalg.solve(K, W_dec)\n"
+         "    post_mean = np.linalg.solve(K, (X - b_dec).T).T @ W_dec")]),
 ]
 
 
@@ -315,7 +354,7 @@ FAULTS = [
          "    import warnings\n    warnings.warn('a harmless warning from my code')\n"
          "    np.log(np.zeros(1))  # RuntimeWarning: divide by zero\n    return int("),), ()),
     Entry("f05_other_kernel_name", "fault", VBH, NB2, (), (), transform=_kernel),
-    Entry("f06_corrupted_file", "fault", VBH, NB2, (), tuple([FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2]),
+    Entry("f06_corrupted_file", "fault", VBH, NB2, (), tuple([FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, CC2, LB2, LCB2]),
           raw='{"cells": [{"cell_type": "code", "source": "truncated'),
 ]
 
@@ -328,7 +367,12 @@ R_GRAD, R_STAT, KL0, KLC, VL3, VLR, TP1, TPN = (
 KD0, KDN, KDC = "kl_diag_of_gaussian_to_itself_is_zero", "kl_diag_reduces_to_standard_normal", "kl_diag_gaussians_closed_form"
 G1, GM, GF, KS, K0, KC = ("gmm_log_prob_single_component", "gmm_log_prob_mixture_values", "gmm_log_prob_stable_far_away",
                           "kl_gmm_mc_shape_and_gradients", "kl_gmm_mc_of_gaussian_to_itself_is_zero", "kl_gmm_mc_converges_to_closed_form")
+LG1, LG2 = "labelled_goal_kl_hand_batch", "labelled_goal_kl_targets_dtype_gradients"
+LM1, LM2, KN = ("labelled_gmm_kl_hand_batch", "labelled_gmm_kl_targets_gradients_dtype",
+                "kl_gmm_mc_noise_independent_per_example_dimension_sample")
 SAMPLE = "return mu + std * torch.randn_like(std)"
+EPS_MC = "eps = torch.randn(s, b, d, dtype=mu.dtype)"
+WHERE_GOAL = "return torch.where(is_target, kl_diag_gaussians(mu, log_var, mu_p, var_p), kl_standard_normal(mu, log_var))"
 LSE = "torch.logsumexp(torch.log(weights) + log_each, dim=1)"
 
 
@@ -350,16 +394,42 @@ MUTANTS += [
         "chosen = mu", [TP1, TPN]),
     MM_("n09_target_std_for_var", MB, "solution_target_prior", "chosen.var(dim=0, unbiased=False)", "chosen.std(dim=0, unbiased=False)", [TP1, TPN]),
     MM_("n10_target_unbiased_variance", MB, "solution_target_prior", "unbiased=False", "unbiased=True", [TP1, TPN]),
-    MM_("n11_kl_diag_missing_log_var_p", MG, "solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var", [KD0, KDC]),
+    MM_("n11_kl_diag_missing_log_var_p", MG, "solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var", [KD0, KDC, LG1, LG2]),
     MM_("n12_kl_diag_std_for_var", MG, "solution_kl_diag_gaussians", "var / var_p + (mu - mu_p) ** 2 / var_p",
-        "var / var_p.sqrt() + (mu - mu_p) ** 2 / var_p", [KD0, KDC]),
+        "var / var_p.sqrt() + (mu - mu_p) ** 2 / var_p", [KD0, KDC, LG1, LG2]),
     MM_("n13_max_instead_of_logsumexp", MM, "solution_gmm_log_prob", LSE, "torch.max(torch.log(weights) + log_each, dim=1).values", [GM, GF]),
     MM_("n14_weights_ignored", MM, "solution_gmm_log_prob", LSE, "torch.logsumexp(log_each, dim=1) - math.log(weights.shape[0])", [GM]),
     MM_("n15_sum_of_exp_overflows", MM, "solution_gmm_log_prob", LSE,
         "torch.log(torch.sum(torch.exp(torch.log(weights) + log_each), dim=1))", [GF]),
     MM_("n16_kl_mc_at_the_mean", MM, "solution_kl_gmm_mc", "eps = torch.randn(s, b, d, dtype=mu.dtype)",
-        "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC]),
-    MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC]),
+        "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC, KS, KN, LM1]),
+    MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC, KS, KN, LM1]),
+    # issue 13: noise drawn per example AND per dimension, per-coordinate quantities on correlated inputs,
+    # gradients through Monte Carlo estimators, and the labelled losses the students now write
+    MM_("n18_same_noise_every_dimension", MB, "solution_reparameterize", SAMPLE,
+        "return mu + std * torch.randn_like(std[:, :1])", [R_STAT]),
+    MM_("n19_variance_averaged_over_coordinates", MB, "solution_target_prior", "chosen.var(dim=0, unbiased=False)",
+        "chosen.var(dim=0, unbiased=False).mean().expand(mu.shape[1])", [TPN]),
+    MM_("n20_mc_same_noise_every_dimension", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(s, b, 1, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS]),
+    MM_("n21_mc_same_noise_every_example", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(s, 1, d, dtype=mu.dtype).expand(s, b, d)", [KN]),
+    MM_("n22_mc_same_noise_every_sample", MM, "solution_kl_gmm_mc", EPS_MC,
+        "eps = torch.randn(1, b, d, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS, LM1]),
+    MM_("n23_mc_detached_samples", MM, "solution_kl_gmm_mc", "z = mu + std * eps", "z = (mu + std * eps).detach()", [KS, LM2]),
+    MM_("n24_labelled_goal_cases_swapped", MG, "solution_labelled_goal_kl", "torch.where(is_target,", "torch.where(~is_target,",
+        [LG1, LG2]),
+    MM_("n25_goal_kl_for_every_image", MG, "solution_labelled_goal_kl", WHERE_GOAL,
+        "return kl_diag_gaussians(mu, log_var, mu_p, var_p)", [LG1, LG2]),
+    MM_("n26_only_first_target", MG, "solution_labelled_goal_kl",
+        "is_target = torch.isin(labels, torch.as_tensor(list(targets), dtype=labels.dtype))",
+        "is_target = labels == list(targets)[0]", [LG2]),
+    MM_("n27_labelled_goal_batch_mean", MG, "solution_labelled_goal_kl", WHERE_GOAL, WHERE_GOAL + ".mean()", [LG1, LG2]),
+    MM_("n28_labelled_gmm_cases_swapped", MM, "solution_labelled_gmm_kl", "torch.where(is_target,", "torch.where(~is_target,",
+        [LM1, LM2]),
+    MM_("n29_labelled_gmm_n_samples_dropped", MM, "solution_labelled_gmm_kl", "covs, n_samples=n_samples)", "covs)", [LM1]),
+    MM_("n30_labelled_gmm_mixture_ignored", MM, "solution_labelled_gmm_kl", "kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples)",
+        "kl_standard_normal(mu, log_var)", [LM1, LM2]),
 ]
 
 ALTERNATIVES += [
@@ -385,6 +455,20 @@ ALTERNATIVES += [
          "    a = torch.log(weights) - 0.5 * ((sol ** 2).sum(-1) + logdet + d * math.log(2 * math.pi))\n"
          "    top = a.max(dim=1, keepdim=True).values\n"
          "    return (top + torch.log(torch.exp(a - top).sum(dim=1, keepdim=True))).squeeze(1)"),)),
+]
+
+ALTERNATIVES += [
+    # a correct answer computed in float64 from float32 inputs keeps its points (the tests compare values, not dtypes)
+    Entry("b04_float64_kl", "alternative", MNIST, MB, (
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(", "mu, log_var = mu.double(), log_var.double()\n    return -0.5 * torch.sum("),)),
+    Entry("b05_float64_labelled_goal_kl", "alternative", MNIST, MG, (
+        ("solution_labelled_goal_kl", WHERE_GOAL, WHERE_GOAL.replace("return torch.where(", "return torch.where(") + ".double()"),)),
+    Entry("b06_labelled_gmm_kl_by_masks", "alternative", MNIST, MM, (
+        ("solution_labelled_gmm_kl", "return torch.where(is_target, kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples),\n"
+         "                       kl_standard_normal(mu, log_var))",
+         "out = kl_standard_normal(mu, log_var).clone()\n"
+         "    out[is_target] = kl_gmm_mc(mu[is_target], log_var[is_target], weights, means, covs, n_samples=n_samples)\n"
+         "    return out"),)),
 ]
 
 CHEATS += [
@@ -453,3 +537,23 @@ def reference_and_untouched(dest: Path, assignment: str) -> None:
 
 def load_golden(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+if __name__ == "__main__":
+    # Write a class folder to grade with `make grade`, e.g. the attacks with a reference and an untouched
+    # release:  .venv/bin/python tests/catalog.py --kind attack --out /tmp/attack-class
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write catalog entries as a class of submissions")
+    parser.add_argument("--out", required=True, help="the submissions folder to create (must not exist)")
+    parser.add_argument("--kind", default="attack", choices=sorted({e.kind for e in ENTRIES}))
+    parser.add_argument("--assignment", default=VBH)
+    args = parser.parse_args()
+    out = Path(args.out)
+    if out.exists():
+        raise SystemExit(f"{out} exists: give a new folder, so no earlier submissions are overwritten")
+    reference_and_untouched(out, args.assignment)
+    chosen = [e for e in ENTRIES if e.kind == args.kind and e.assignment == args.assignment]
+    for e in chosen:
+        build(e, out, e.name)
+    print(f"wrote {out}: reference, untouched and {len(chosen)} {args.kind} submissions")

@@ -262,13 +262,16 @@ def test_nothing_grows_past_the_caps(graded):
             raise AssertionError(f"an attack wrote {path}")
 
 
-def _outputs(nb_path) -> str:
-    nb = nbformat.read(nb_path, as_version=4)
+def _outputs(nb) -> str:
     return json.dumps([c.get("outputs", []) for c in nb.cells])
 
 
 def test_no_secret_reaches_any_output(graded):
-    """The environment's and the file's canaries, and the hidden tests, appear in no autograded output."""
+    """The environment's and the file's canaries appear in no autograded output, and the hidden tests in
+    nothing the student sees: neither in the output of any cell but a test cell's own traceback (which
+    the instructor sees), nor anywhere in what the feedback filter leaves."""
+    from grading.feedback import HideHiddenTests
+
     hidden = set()
     for nb_path in (catalog.ROOT / "solutions" / "vae_by_hand").glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
@@ -277,12 +280,19 @@ def test_no_secret_reaches_any_output(graded):
                 hidden |= {line.strip() for line in region.splitlines() if len(line.strip()) > 30}
     assert hidden
     info = GRADED_CLASSES["vae_by_hand"]
+    checked = 0
     for nb_path in (info["out"] / "autograded").rglob("*.ipynb"):
-        text = _outputs(nb_path)
+        nb = nbformat.read(nb_path, as_version=4)
+        text = _outputs(nb)
         for name, secret in SECRETS.items():
             assert secret not in text, f"the {name} canary is in {nb_path}"
-        leaked = [line for line in hidden if json.dumps(line)[1:-1] in text]
-        assert not leaked, f"hidden tests in the output of {nb_path}: {leaked[:2]}"
+        others = nbformat.v4.new_notebook(cells=[c for c in nb.cells if "### BEGIN HIDDEN TESTS" not in c.source])
+        feedback, _ = HideHiddenTests().preprocess(nb, {})
+        for where, shown in (("a cell other than a test cell", _outputs(others)), ("the feedback", json.dumps(feedback))):
+            leaked = [line for line in hidden if json.dumps(line)[1:-1] in shown]
+            assert not leaked, f"hidden tests in {where} of {nb_path}: {leaked[:2]}"
+        checked += 1
+    assert checked >= len(info["students"])
 
 
 def test_the_config_and_packages_are_untouched(graded):

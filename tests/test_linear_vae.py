@@ -122,3 +122,39 @@ def test_bad_input_names_the_fix():
         h.fit_linear_vae(SHEET, [0.5, -1.0], M_DATA)
     with pytest.raises(KeyError, match="LinearVAE.from_arrays"):
         h.expected_losses({"W_mu": np.eye(2)}, M_DATA)
+
+
+def _log_density(X, mean, cov):
+    """log N(x; mean, cov) for each row of X, written out (no helper involved)."""
+    r = X - mean
+    sol = np.linalg.solve(cov, r.T).T
+    return -0.5 * (X.shape[1] * math.log(2 * math.pi) + np.linalg.slogdet(cov)[1] + np.sum(r * sol, axis=1))
+
+
+@pytest.mark.parametrize("params", [SHEET, COLLAPSE], ids=["standard", "collapse"])
+def test_expected_log_likelihood_agrees_with_monte_carlo(params):
+    """200,000 draws of x: the mean of log N(x; b_dec, W W^T + I/2) is within 5 standard errors."""
+    n = 200_000
+    X = np.random.default_rng(2).multivariate_normal(M_DATA, np.eye(2), size=n)
+    K = params["W_dec"] @ params["W_dec"].T + 0.5 * np.eye(2)
+    lp = _log_density(X, params["b_dec"], K)
+    assert abs(lp.mean() - h.expected_log_likelihood(params, M_DATA)) < 5 * lp.std() / math.sqrt(n)
+
+
+def test_log_likelihood_of_the_data_distribution_is_minus_its_entropy():
+    """W_dec = I/sqrt(2), b_dec = m: the model is N(m, I) itself, so E log p = -(1 + log 2 pi)."""
+    p = SHEET.copy()
+    p["W_dec"], p["b_dec"] = np.eye(2) / math.sqrt(2), M_DATA.copy()
+    assert h.expected_log_likelihood(p, M_DATA) == pytest.approx(-(1 + math.log(2 * math.pi)), rel=1e-12)
+
+
+def test_elbo_is_a_bound_with_equality_at_the_ppca_optimum():
+    """ELBO <= log p(x) for the sheet and collapse; equal when q is the exact posterior (W_mu = W_dec^T)."""
+    for params in (SHEET, COLLAPSE):
+        assert h.expected_elbo(params, M_DATA) < h.expected_log_likelihood(params, M_DATA) - 0.1
+    a = 1 / math.sqrt(2)
+    opt = h.LinearVAE.from_arrays(a * np.eye(2), -a * M_DATA, np.zeros((2, 2)), np.log([0.5, 0.5]), a * np.eye(2), M_DATA)
+    assert h.expected_elbo(opt, M_DATA) == pytest.approx(h.expected_log_likelihood(opt, M_DATA), abs=1e-12)
+    recon, kl = h.expected_losses(opt, M_DATA)
+    assert recon + kl == pytest.approx(1 + math.log(2), rel=1e-12)  # the beta = 1 optimum of Loss
+    assert h.expected_elbo(opt, M_DATA) == pytest.approx(-(recon + kl) - math.log(math.pi), rel=1e-12)

@@ -166,3 +166,43 @@ def test_interpolation_explains_bad_input(kwargs, message):
 def test_interpolation_needs_two_images():
     with pytest.raises(ValueError, match="at least two images"):
         h.interpolation_explorer(corner_encoder, blob_decoder, two_digits()[:1], a=0, b=0)
+
+
+class BlobModel(torch.nn.Module):
+    """A 2-D "VAE" whose decoder is blob_decoder, for the static latent grid."""
+
+    latent_dim = 2
+
+    def decode(self, z):
+        return blob_decoder(z)
+
+
+def test_static_latent_grid_decodes_the_lattice_the_explorer_shows():
+    """h.latent_grid is the static twin of h.latent_explorer: the explorer at a lattice point shows that tile."""
+    z, images = h.latent_grid(BlobModel(), z_range=3.0, n=5)
+    assert z.shape == (25, 2) and images.shape == (25, 784)
+    # row r, column c is z = (values[c], values[n - 1 - r]): the top-left tile is (-3, 3), the bottom-right (3, -3)
+    np.testing.assert_allclose(z[0].numpy(), [-3.0, 3.0])
+    np.testing.assert_allclose(z[24].numpy(), [3.0, -3.0])
+    np.testing.assert_allclose(z[6].numpy(), [-1.5, 1.5])
+    explorer = h.latent_explorer(blob_decoder)
+    z1, z2 = sliders_of(explorer)
+    z1.value, z2.value = -1.5, 1.5
+    np.testing.assert_allclose(images[6].reshape(28, 28).numpy(), h.explorer_image(explorer), atol=1e-6)
+
+
+def test_show_latent_grid_places_tiles_at_their_latent_coordinates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = h.show_latent_grid(BlobModel(), z_range=3.0, n=5)
+    (image,) = ax.get_images()
+    canvas = image.get_array()
+    assert canvas.shape == (5 * 28, 5 * 28)
+    np.testing.assert_allclose(image.get_extent(), [-3.75, 3.75, -3.75, 3.75])   # half a step (1.5) beyond +-3
+    z, images = h.latent_grid(BlobModel(), z_range=3.0, n=5)
+    np.testing.assert_allclose(canvas[28:56, 28:56], images[6].reshape(28, 28).numpy(), atol=1e-6)  # row 1, column 1
+    with pytest.raises(ValueError, match="2-D latent space"):
+        model = BlobModel()
+        model.latent_dim = 4
+        h.latent_grid(model)
