@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -163,6 +164,17 @@ def bench_training_overhead(epochs: int = 8, rounds: int = 15) -> dict:
     return out
 
 
+def bench_import(module: str = "nbgrader.apps.autogradeapp", rounds: int = 3) -> float:
+    """Median seconds a fresh interpreter takes to import `module`: paid by every `nbgrader autograde`
+    process that make grade starts (one per student)."""
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 2)
+
+
 def machine() -> dict:
     import torch
 
@@ -180,6 +192,7 @@ def main() -> int:
         result["course_execute_s"] = round(sum(v["execute_s"] for v in result["notebooks"].values()), 2)
         print("autograde (median of 3):", flush=True)
         result["autograde_s"] = bench_autograde(tmp)
+        result["import_s_nbgrader"] = bench_import()
         result["class_grading_submissions_per_min"] = bench_class(tmp)
         result["class_grading_submissions_per_min_unsandboxed"] = bench_class(tmp, sandbox="none")
     print("training loop overhead:", flush=True)
@@ -203,6 +216,7 @@ def main() -> int:
     print(f"{'course_execute_s':<44} {result['course_execute_s']:>10.1f} {'<= 180':>10}")
     for a, s in result["autograde_s"].items():
         print(f"{'autograde_s ' + a:<44} {s:>10.1f} {'<= 120':>10}")
+    print(f"{'import_s_nbgrader (one autograde process)':<44} {result['import_s_nbgrader']:>10.2f} {'':>10}")
     print(f"{'class_grading_submissions_per_min':<44} {result['class_grading_submissions_per_min']:>10.1f} {'':>10}")
     print(f"{'  the same without the sandbox':<44} {result['class_grading_submissions_per_min_unsandboxed']:>10.1f} {'':>10}")
     print(f"{'train_overhead_ratio':<44} {result['train_overhead_ratio']:>10.3f} {'<= 1.05':>10}")
