@@ -152,13 +152,15 @@ def _python_binds() -> list[str]:
     return out
 
 
-def _parents_0755(targets: list[str], mounted: list[str]) -> list[str]:
+def _parents_0755(targets: list[str], mounted: list[str], empty: tuple[str, ...] = ("/tmp", "/home")) -> list[str]:
     """--dir for every folder above the targets that bwrap would otherwise create with mode 0700.
 
     A sandbox started by root runs the kernel as another uid, which must be able to walk down to the
-    folders bound for it (the interpreter may live under /root/.pyenv, the work copy under /tmp).
+    folders bound for it (the interpreter may live under /root/.pyenv, the course under /tmp/fresh).
+    mounted: folders bound whole (nothing to create below them); empty: the in-memory /tmp and /home,
+    below which every folder on the way to a target must be created.
     """
-    args, done = [], set(mounted)
+    args, done = [], set(mounted) | set(empty)
     for target in targets:
         for parent in reversed(Path(target).parents):
             p = str(parent)
@@ -197,7 +199,7 @@ def bwrap_command(kernel_cmd: list[str], files: dict[str, int], folder: str, pri
     binds = python + ["--bind", str(private), str(private)]
     targets = [binds[i + 2] for i in range(0, len(binds), 3)]
     mounted = [system[i + 2] for i in range(0, len(system), 3) if system[i] != "--symlink"]
-    args += _parents_0755(targets, mounted + ["/proc", "/dev", "/tmp", "/home"]) + binds
+    args += _parents_0755(targets, mounted + ["/proc", "/dev"]) + binds
     for d in sorted({str(Path(p).parent) for p in files} - {"/etc", INSIDE_HOME}):
         args += ["--perms", "0777", "--dir", d]
     for path, fd in files.items():

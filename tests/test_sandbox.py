@@ -137,6 +137,18 @@ def test_outside_autograding_kernels_start_as_usual(tmp_path):
     assert out.strip() == str(tmp_path)
 
 
+def test_a_course_cloned_under_tmp_is_reachable_by_the_kernels_uid(monkeypatch, tmp_path):
+    """A clone in /tmp/fresh: its venv is bound on top of the sandbox's empty /tmp, and every folder on
+    the way there is created 0755 (bwrap would make it 0700, which the kernel's uid cannot enter)."""
+    venv = "/tmp/fresh/.venv"
+    monkeypatch.setattr(sb, "_python_binds", lambda: ["--ro-bind", venv, venv])
+    args = sb.bwrap_command(["python"], {}, sb.INSIDE_HOME, tmp_path / "vae-kernel-x", 210000, {})
+    tmpfs = args.index("/tmp", args.index("--tmpfs"))
+    made = args.index("/tmp/fresh")
+    assert args[made - 3:made] == ["--perms", "0755", "--dir"] and tmpfs < made < args.index(venv)
+    assert args.count("/tmp/fresh") == 1
+
+
 RESET_BYPASSES = {
     "transformer claiming IPython": (
         "def _empty(lines):\n    return []\n_empty.__module__ = 'IPython.core.inputtransformer2'\n"
