@@ -347,7 +347,7 @@ FAULTS = [
         ("solution_x_true", X_LINE, "raise RuntimeError('forgot to finish this part')"),),
         (X1, ENC1, SIG1, EPS1, Z1, DEC1, REC1, KL1, TOT1)),
     Entry("f03_memory_hog", "fault", VBH, NB3, (
-        ("solution_active_units", "    return int(", "    _hog = [bytearray(10 ** 8) for _ in range(400)]\n    return int("),),
+        ("solution_active_units", "    return int(", "    _hog = np.ones(10 ** 9)  # 8 GB, past the sandbox's 4 GiB\n    return int("),),
         (AU3, SW3, BS3)),
     Entry("f04_warnings_on_stderr", "fault", VBH, NB3, (
         ("solution_active_units", "    return int(",

@@ -29,8 +29,9 @@ GOLDEN = catalog.ROOT / "tests" / "golden_scores.json"
 TIMEOUTS = {"vae_by_hand": 20}
 # Wall-clock seconds per submission: far above what an honest submission needs on a loaded 2-core
 # machine (up to 80 s for four vae_by_hand notebooks, 60 s a notebook for mnist_vaes), and for
-# vae_by_hand below what attacks.SLEEP_EACH_CELL would take (21 cells x 15 s).
-SUBMISSION_TIMEOUT = {"vae_by_hand": 240, "mnist_vaes": 900}
+# vae_by_hand below what attacks.SLEEP_EACH_CELL takes: nbgrader restores the 10 test cells, so its
+# sleep stays in 12 of the 22 code cells, 180 s.
+SUBMISSION_TIMEOUT = {"vae_by_hand": 150, "mnist_vaes": 900}
 SECRETS = {"env": "canary-env-7f3a9c", "file": "canary-file-51be20"}
 ASSIGNMENTS = sorted({e.assignment for e in catalog.ENTRIES})
 
