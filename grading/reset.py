@@ -81,7 +81,7 @@ def reset(_B=_B, _sys=_sys, ip=ip, snap=snap, codes=codes, allowed=tuple(allowed
 
 _sys._vae_grader_reset = reset
 
-def forget(_B=_B, _sys=_sys, ip=ip, marker="### BEGIN HIDDEN TESTS"):
+def forget(_B=_B, ip=ip, marker="### BEGIN HIDDEN TESTS"):
     """Drop the source of every cell holding hidden tests from what the kernel remembers of its input."""
     _isinstance, _str, _list, _tuple = _B["isinstance"], _B["str"], _B["list"], _B["tuple"]
     shown = "# (hidden tests: not kept in the kernel's history)\n"
