@@ -7,7 +7,8 @@
 - class_grading_submissions_per_min: `make grade` (scripts/grade.py) on 12 submissions, all cores;
 - train_overhead_ratio: seconds per epoch of helpers' training loop over a minimal plain-PyTorch
   loop (same model, data, batch size and threads), measured alternately in one process;
-- machine: CPU count, torch version and threads.
+- machine: CPU count, torch version and threads, and python_loop_s (the seconds a fixed pure-Python loop
+  takes: the machine's speed on the day, to compare bench.json files).
 Timings live here, never in the test suite.
 """
 
@@ -51,8 +52,11 @@ def execute_once(path: Path, workdir: Path) -> tuple[float, float]:
 def bench_notebooks(workdir: Path) -> dict:
     out = {}
     for a in ct.assignments():
+        # each notebook runs next to its assignment's others, as a student's do (02 and 03 read 01's functions)
+        folder = workdir / "notebooks" / a
+        shutil.copytree(ct.SOLUTIONS / a, folder)
         for name in ct.notebook_names(a):
-            runs = [execute_once(ct.SOLUTIONS / a / name, workdir) for _ in range(RUNS)]
+            runs = [execute_once(folder / name, folder) for _ in range(RUNS)]
             key = f"{a}/{name[:-len('.ipynb')]}"
             out[key] = {"execute_s": round(statistics.median(r[0] for r in runs), 2),
                         "runs_s": [round(r[0], 2) for r in runs],
@@ -175,11 +179,19 @@ def bench_import(module: str = "nbgrader.apps.autogradeapp", rounds: int = 3) ->
     return round(statistics.median(times), 2)
 
 
+def python_loop_s(rounds: int = 3) -> float:
+    """Median seconds of a fixed pure-Python loop (10 million additions): how fast this machine is today, so
+    that two bench.json files from different days (or a virtual machine whose host is busy) can be compared."""
+    code = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(10_000_000):\n    s += i\nprint(time.perf_counter() - t)"
+    return round(statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                         check=True).stdout) for _ in range(rounds)), 2)
+
+
 def machine() -> dict:
     import torch
 
     return {"cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "python_loop_s": python_loop_s()}
 
 
 def main() -> int:
