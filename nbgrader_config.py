@@ -53,13 +53,34 @@ c.Autograde.autograde_preprocessors = [
     "grading.preprocessors.CapOutputBytes", "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
 
+
 # Rubrics (grading/rubric.py): a markdown cell tagged "rubric" after a manually graded answer is removed from
 # the student release and from feedback, and re-inserted from the source notebook below the student's answer
 # in the autograded notebook, which is what the formgrader shows. The student's own saved outputs of cells
-# tagged skip-when-grading (the tables and figures a discussion refers to) are kept for the grader.
-from nbgrader.converters import GenerateAssignment as _GenerateAssignment  # noqa: E402
+# tagged skip-when-grading (the tables and figures a discussion refers to) are kept for the grader. Added to
+# whatever lists are set above (and only once, should this file be loaded twice, e.g. by a hub instructor's
+# ~/.jupyter/nbgrader_config.py).
+from pathlib import Path as _Path  # noqa: E402
 
-c.GenerateAssignment.preprocessors = (["grading.rubric.RemoveRubrics"]
-                                      + _GenerateAssignment.class_traits()["preprocessors"].default())
-c.GenerateFeedback.preprocessors = ["grading.rubric.RemoveRubrics"] + c.GenerateFeedback.preprocessors
-c.Autograde.autograde_preprocessors = c.Autograde.autograde_preprocessors + ["grading.rubric.ShowRubrics"]
+import nbgrader as _nbgrader  # noqa: E402
+import nbgrader.converters as _converters  # noqa: E402
+from grading.mathjax import TEMPLATES as _MATHJAX_TEMPLATES  # noqa: E402
+
+RemoveRubrics, ShowRubrics = "grading.rubric.RemoveRubrics", "grading.rubric.ShowRubrics"
+
+
+def _configured(converter, name):
+    """The preprocessor list set above for converter.name (or nbgrader's default), without the rubric steps."""
+    default = getattr(_converters, converter).class_traits()[name].default()
+    current = c[converter][name] if name in c[converter] else default
+    return [p for p in current if p not in (RemoveRubrics, ShowRubrics)]
+
+
+c.GenerateAssignment.preprocessors = [RemoveRubrics] + _configured("GenerateAssignment", "preprocessors")
+c.GenerateFeedback.preprocessors = [RemoveRubrics] + _configured("GenerateFeedback", "preprocessors")
+c.Autograde.autograde_preprocessors = _configured("Autograde", "autograde_preprocessors") + [ShowRubrics]
+
+# MathJax offline (grading/mathjax.py): the formgrader and the feedback pages load the MathJax of the
+# jupyter-server-mathjax package instead of a CDN's. nbgrader's own templates stay first.
+c.HTMLExporter.extra_template_basedirs = [
+    str(_Path(_nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"), str(_MATHJAX_TEMPLATES)]
