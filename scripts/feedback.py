@@ -1,4 +1,14 @@
-"""Check that feedback HTML shows no hidden-test code (instructors: run before sending feedback).
+"""make feedback: generate feedback HTML once hand grading is done, and check it shows no hidden-test code.
+
+    make feedback ASSIGNMENT=vae_by_hand              # the course folder of make grade: build/grading/<assignment>/
+    make feedback ASSIGNMENT=vae_by_hand COURSE=.     # the repository root (nbgrader autograde)
+    make feedback ... FORCE=1                         # even though some answers are not graded by hand yet
+
+It refuses (exit 3), naming each student and answer, while any answer still waits for a hand grade: the
+student would otherwise read 0 for it. Then it runs `nbgrader generate_feedback`, points the pages' MathJax
+at the copy installed with the course (grading/mathjax.py), and runs the leak check below on every page.
+
+The leak check alone (instructors: run it before sending any feedback):
 
 `nbgrader generate_feedback` renders the autograded notebooks, which contain the hidden tests again.
 nbgrader_config.py registers HideHiddenTests, which removes them; this script checks the result:
@@ -13,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -71,7 +82,56 @@ def check(feedback_dir: Path, solutions: Path = ROOT / "solutions") -> list[str]
     return problems
 
 
+def pending_hand_grades(gradebook: Path, assignment: str) -> list[str]:
+    """'student: notebook/answer' for every answer that still waits for a hand grade."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        return [f"{sub.student_id}: {nb.name}/{g.name}"
+                for sub in sorted(gb.assignment_submissions(assignment), key=lambda s: s.student_id)
+                for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
+
+
+def generate(assignment: str, course: Path, force: bool) -> int:
+    """Feedback for every graded student of `assignment` in `course`, unless hand grading is pending."""
+    import coursetools as ct
+    from grading.mathjax import use_local_mathjax
+
+    gradebook = course / "gradebook.db"
+    if not gradebook.is_file():
+        print(f"no gradebook at {gradebook}: grade first (make grade, or nbgrader autograde)", file=sys.stderr)
+        return 2
+    pending = pending_hand_grades(gradebook, assignment)
+    if pending and not force:
+        print(f"make feedback refused: {len(pending)} answer(s) still wait for a hand grade, and their students would "
+              "read 0 for them:", file=sys.stderr)
+        for item in pending:
+            print(f"  {item}", file=sys.stderr)
+        print("Grade them in the formgrader (JupyterLab: Nbgrader > Formgrader > Manual Grading), "
+              "or run again with FORCE=1 to send feedback anyway.", file=sys.stderr)
+        return 3
+    ct.run_nbgrader(["generate_feedback", assignment, "--force"], course, quiet=False)
+    pages = sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
+    for page in pages:
+        use_local_mathjax(page)
+    problems = check(course / "feedback")
+    for p in problems:
+        print("LEAK", p)
+    print(f"{len(pages)} feedback page(s) in {course / 'feedback'}, {len(problems)} leak(s)"
+          + (f"; sent with {len(pending)} answer(s) not graded by hand (FORCE=1)" if pending else ""))
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "generate":
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="feedback.py generate")
+        parser.add_argument("--assignment", required=True)
+        parser.add_argument("--course", default="")
+        args = parser.parse_args(argv[1:])
+        course = Path(args.course) if args.course else ROOT / "build" / "grading" / args.assignment
+        return generate(args.assignment, course, os.environ.get("FORCE", "") not in ("", "0"))
     if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
         print(__doc__)
         return 2

@@ -4,6 +4,11 @@ A notebook in notebooks/ that differs from what the last release wrote is somebo
 (a student's answers, an instructor's hand edit). It is never overwritten silently:
 without FORCE=1 the release stops and names the files; with FORCE=1 they are first
 copied to release-backups/<timestamp>/ and then replaced.
+
+It also registers every assignment in the root gradebook (gradebook.db, git-ignored), so that
+`nbgrader autograde <assignment>` works at once from the repository root, and it checks the rubrics
+of solutions/ (grading/rubric.py): a malformed rubric stops the release, a manually graded answer
+without one is reported.
 """
 
 from __future__ import annotations
@@ -80,11 +85,45 @@ def release(notebooks: Path, generated: dict[str, Path], force: bool, backups: P
     return 0
 
 
+def rubric_problems(assignments: list[str]) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the rubrics of the source notebooks: malformed ones are errors."""
+    import nbformat
+
+    from grading.rubric import check_notebook
+
+    errors, warnings = [], []
+    for a in assignments:
+        for path in sorted((ct.SOLUTIONS / a).glob("*.ipynb")):
+            for problem in check_notebook(nbformat.read(path, as_version=4)):
+                (warnings if problem.endswith("has no rubric") else errors).append(f"solutions/{a}/{path.name}: {problem}")
+    return errors, warnings
+
+
+def register_in_root_gradebook(assignment: str) -> None:
+    """Generate the assignment at the repository root into a scratch folder: fills the root gradebook.db."""
+    scratch = ct.BUILD / "scratch" / "root-release"
+    ct.run_nbgrader(["generate_assignment", assignment, "--force",
+                     f"--CourseDirectory.release_directory={scratch}"], ct.ROOT)
+
+
 def main() -> int:
     force = os.environ.get("FORCE", "") not in ("", "0")
+    errors, warnings = rubric_problems(ct.assignments())
+    for w in warnings:
+        print(f"warning: {w}")
+    if errors:
+        print("make release refused: fix these rubrics in solutions/ (see grading/rubric.py for the format):")
+        for e in errors:
+            print(f"  {e}")
+        return 3
     root = ct.scratch_course(ct.BUILD / "scratch" / "make-release")
     generated = {a: ct.generate(root, a) for a in ct.assignments()}
-    return release(ct.NOTEBOOKS, generated, force, ct.ROOT / "release-backups")
+    status = release(ct.NOTEBOOKS, generated, force, ct.ROOT / "release-backups")
+    if status == 0:
+        for a in generated:
+            register_in_root_gradebook(a)
+        print(f"root gradebook.db: {', '.join(generated)} ready for `nbgrader autograde <assignment>`")
+    return status
 
 
 if __name__ == "__main__":
