@@ -17,6 +17,9 @@ help:
 	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in sandboxed kernels -> build/grades-<name>.csv"
 	@echo "           [STUDENTS=a,b] [REGRADE=all] [TIMEOUT=600] [JOBS=n] [SANDBOX=none]   (see README, Grading a class)"
 	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
+	@echo "make feedback ASSIGNMENT=<name> [COURSE=dir] [FORCE=1]   feedback HTML, refused while hand grading is pending"
+	@echo "make export ASSIGNMENT=<name> [COURSE=dir]   per-question/notebook CSVs, Canvas/Moodle CSVs, score PNGs -> build/export/"
+	@echo "make hub     JupyterHub 5 with nbgrader's exchange on 127.0.0.1:8000 (a class on one machine)"
 
 # Create .venv if it is missing and install the pinned dependencies (pyproject.toml).
 $(STAMP): pyproject.toml
@@ -65,3 +68,16 @@ e2e: $(STAMP)
 # Speed and memory, measured (never asserted in tests): see README, Performance.
 bench: $(STAMP) sandbox
 	$(PY) scripts/bench.py
+
+# After make grade (or nbgrader autograde at the root with COURSE=.): feedback once hand grading is done
+# (FORCE=1 sends it anyway), and exports per question, per notebook and for an LMS -> build/export/<assignment>/.
+.PHONY: feedback export hub
+feedback: $(STAMP)
+	$(PY) scripts/feedback.py generate --assignment "$(ASSIGNMENT)" $(if $(COURSE),--course "$(COURSE)",)
+
+export: $(STAMP)
+	$(PY) scripts/export.py --assignment "$(ASSIGNMENT)" $(if $(COURSE),--course "$(COURSE)",)
+
+# A class on this machine: JupyterHub 5 on 127.0.0.1:8000 with nbgrader's exchange (see README, Running a class).
+hub: $(STAMP)
+	$(PY) hub/run.py
