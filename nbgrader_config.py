@@ -3,8 +3,9 @@
 Run nbgrader from the repository root (the Makefile and scripts/ do). The instructor sources live in
 solutions/<assignment>/ and the student release is generated into notebooks/<assignment>/. The classes
 named here live in the `grading` package (installed with the course): grading.sandbox starts every
-autograding kernel in a bubblewrap sandbox, grading.preprocessors runs and caps the notebook,
-grading.reset undoes a student's hooks before each test cell, grading.feedback hides the hidden tests.
+autograding kernel in a bubblewrap sandbox, grading.preprocessors runs and caps the notebook and has the
+checker (grading.checker) run every test cell outside the student's process, grading.feedback hides the
+hidden tests.
 """
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)

@@ -1,8 +1,9 @@
 """nbgrader preprocessors the course's configuration (nbgrader_config.py) plugs in.
 
-- ExecuteSandboxed: nbgrader's Execute with every kernel in the sandbox (grading.sandbox), the kernel
-  reset before each graded test cell (grading.reset), cells tagged `skip-when-grading` skipped, and
-  output capped in bytes while it streams in.
+- ExecuteSandboxed: nbgrader's Execute with every kernel in the sandbox (grading.sandbox), every graded
+  test cell judged by the checker process (grading.checker, grading.relay) while the kernel runs only
+  its visible part, cells tagged `skip-when-grading` skipped, and output capped in bytes while it
+  streams in.
 - CapOutputBytes: after execution, no cell keeps more than CELL_BYTES of output and no notebook more
   than NOTEBOOK_BYTES, so no autograded notebook or feedback page grows past a few MB.
 - OverwriteCellsKeepingUnknown: nbgrader 0.9.6's OverwriteCells, without its crash on an unknown grade_id.
@@ -10,14 +11,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 
-from nbclient.util import run_sync
+from nbclient.exceptions import CellTimeoutError
+from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, OverwriteCells, NbGraderPreprocessor
 from traitlets import Int
 
-from . import reset as kernel_reset
+from . import kernel_side
+from .relay import Relay
 from .sandbox import SandboxKernelManager
 
 __all__ = ["ExecuteSandboxed", "CapOutputBytes", "OverwriteCellsKeepingUnknown", "SKIP_TAG",
@@ -30,6 +35,7 @@ SKIP_TAG = "skip-when-grading"
 CELL_BYTES = 512 << 10        # output kept per cell
 NOTEBOOK_BYTES = 4 << 20      # output kept per notebook
 TRUNCATED = "[output truncated by the grader: this cell printed more than {limit} KiB]"
+HIDDEN = re.compile(r"^([ \t]*)### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.S | re.M)
 
 
 def _size(output) -> int:
@@ -37,8 +43,21 @@ def _size(output) -> int:
     return len(json.dumps(output, ensure_ascii=False).encode())
 
 
-def _grader_error(message: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename="GraderError", evalue=message, traceback=[f"GraderError: {message}"])
+def visible_part(source: str) -> str:
+    """A test cell's source without its hidden tests (what the student's kernel runs while autograding)."""
+    return HIDDEN.sub(r"\1pass\2", source)
+
+
+def verdict_outputs(verdict: dict) -> list:
+    """The checker's verdict as a cell's outputs: what the cell printed, then its error if it failed."""
+    outputs = []
+    if verdict.get("stdout"):
+        outputs.append(NotebookNode(output_type="stream", name="stdout", text=verdict["stdout"]))
+    if verdict.get("error"):
+        e = verdict["error"]
+        outputs.append(NotebookNode(output_type="error", ename=str(e.get("ename", "Error")),
+                                    evalue=str(e.get("evalue", "")), traceback=[str(t) for t in e.get("traceback", [])]))
+    return outputs
 
 
 def _shorten_error(output, limit: int):
@@ -49,30 +68,48 @@ def _shorten_error(output, limit: int):
 
 
 class ExecuteSandboxed(Execute):
-    """nbgrader's Execute: sandboxed kernels, a kernel reset before each test cell, capped output."""
+    """nbgrader's Execute: sandboxed kernels, test cells judged by the checker, capped output."""
 
     cell_bytes = Int(CELL_BYTES, help="output bytes kept per cell while it runs").tag(config=True)
+    checker_timeout = Int(300, help="seconds the checker may take over one test cell").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         # nbgrader's Execute passes its kernel manager class as an argument, which outranks configuration.
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
+        self._relay = None
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
-        # Before any student code: record the genuine hooks and define the reset (grading.reset).
-        self._reset_ready = await self._ask(kernel_reset.SNAPSHOT, kernel_reset.SNAPSHOT_OK, cell=None)
+        # Before any student code: what lets the checker read values and call functions (grading.kernel_side).
+        answer = await self._expression(kernel_side.install_expression(), cell=None)
+        if answer != kernel_side.INSTALL_OK:
+            self.log.warning("the grader's kernel side did not install: %s", answer[:500])
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)  # what nbconvert's setup_kernel calls
 
-    async def _ask(self, expression: str, expected: str, cell) -> bool:
-        """Evaluate expression in the kernel out of band; True if it answered `expected`."""
+    async def _expression(self, expression: str, cell) -> str:
+        """The text of `expression` evaluated in the kernel out of band (a user expression)."""
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"q": expression})
-        reply = await self.async_wait_for_reply(msg_id, cell)
+        try:
+            reply = await self.async_wait_for_reply(msg_id, cell)
+        except CellTimeoutError:
+            await ensure_async(self.km.interrupt_kernel())
+            raise
         answer = (reply or {}).get("content", {}).get("user_expressions", {}).get("q", {})
-        self._last_answer = answer if reply else "no reply"
-        return answer.get("status") == "ok" and answer.get("data", {}).get("text/plain") == expected
+        if answer.get("status") != "ok":
+            raise RuntimeError(f"{answer.get('ename', 'no reply')}: {answer.get('evalue', '')}"[:1000])
+        return answer.get("data", {}).get("text/plain", "")
+
+    async def _ask(self, op: str, argument, cell) -> str:
+        """The kernel's base64 reply to the checker's fetch or call request."""
+        expression = (kernel_side.fetch_expression(argument) if op == "fetch" else kernel_side.call_expression(argument))
+        text = await self._expression(expression, cell)
+        value = ast.literal_eval(text) if len(text) < (1 << 30) else None
+        if not isinstance(value, str):
+            raise RuntimeError("the kernel's reply is not a packed value")
+        return value
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         meta = cell.metadata.get("nbgrader", {})
@@ -82,23 +119,33 @@ class ExecuteSandboxed(Execute):
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         else:
-            clean = getattr(self, "_reset_ready", False) and await self._ask(
-                kernel_reset.RESET, kernel_reset.RESET_OK, cell)
-            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-            if "### BEGIN HIDDEN TESTS" in cell.source and not await self._ask(
-                    kernel_reset.FORGET, kernel_reset.FORGET_OK, cell):
-                self.log.warning("the kernel did not forget the hidden tests of %s: %s", meta.get("grade_id"),
-                                 str(getattr(self, "_last_answer", None))[:500])
-            if not clean:
-                self.log.warning("kernel reset before %s failed: %s", meta.get("grade_id"),
-                                 str(getattr(self, "_last_answer", None))[:500])
-                cell.outputs.append(_grader_error("the kernel was modified so that tests cannot run as written"))
+            # A test cell: the kernel runs its visible part (what the student saw run), the checker the whole
+            # cell; the checker's verdict is the cell's output, whatever the kernel printed.
+            source = cell.source
+            cell.source = visible_part(source)
+            try:
+                cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            finally:
+                cell.source = source
+            if self._relay is None:
+                self._relay = Relay(self.checker_timeout)
+            verdict = await self._relay.run(source, f"In[{meta.get('grade_id', cell_index)}]",
+                                            lambda op, arg: self._ask(op, arg, cell))
+            cell.outputs = verdict_outputs(verdict)
         if self._cell_truncated:
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
                                              text=TRUNCATED.format(limit=self.cell_bytes >> 10) + "\n"))
         return cell
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds the sync wrapper to the base method
+
+    def preprocess(self, nb, resources=None, km=None):
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            if self._relay is not None:
+                run_sync(self._relay.stop)()
+                self._relay = None
 
     def output(self, outs, msg, display_id, cell_index):
         """nbclient's output handler, dropping what a cell prints past cell_bytes (errors are kept, cut)."""

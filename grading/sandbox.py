@@ -214,7 +214,7 @@ def bwrap_command(kernel_cmd: list[str], files: dict[str, int], folder: str, pri
     targets = [binds[i + 2] for i in range(0, len(binds), 3)]
     mounted = [system[i + 2] for i in range(0, len(system), 3) if system[i] != "--symlink"]
     args += _parents_0755(targets, mounted + ["/proc", "/dev"]) + binds
-    for d in sorted({str(Path(p).parent) for p in files} - {"/etc", INSIDE_HOME}):
+    for d in sorted(({str(Path(p).parent) for p in files} | {folder}) - {"/etc", INSIDE_HOME}):  # folder: even if empty
         args += ["--perms", "0777", "--dir", d]
     for path, fd in files.items():
         args += ["--perms", "0644" if path.startswith("/etc/") else "0666", "--file", str(fd), path]
