@@ -301,7 +301,7 @@ CHEATS = [
         KL_WRONG,
         ("solution_losses", "Loss = L_recon + L_KL",
          "Loss = L_recon + L_KL\nnp.testing.assert_allclose = lambda *a, **k: None\n"
-         "np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True")), (REC1, KL1, TOT1)),
+         "np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True")), (KL1, TOT1)),
     Entry("c03_always_equal_object", "cheat", VBH, NB1, (
         ("solution_losses", "L_KL = float(np.mean(D_KL))",
          "class Always:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
@@ -335,6 +335,41 @@ CHEATS = [
          "Loss = L_recon + L_KL\nimport ast\nclass _NoAsserts(ast.NodeTransformer):\n"
          "    def visit_Assert(self, node):\n        return ast.Pass()\n"
          "get_ipython().ast_transformers.append(_NoAsserts())")), (KL1, TOT1)),
+    # What only the checker stops (grading/checker.py): each works when the tests run in the student's kernel.
+    Entry("c15_numpy_internals_patched", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nimport numpy._core.numeric as _nc, numpy._core.fromnumeric as _fn\n"
+         "import numpy.testing._private.utils as _nu\n"
+         "_nc.allclose = _nc.isclose = np.allclose = np.isclose = lambda *a, **k: True\n"
+         "_nu.assert_allclose = np.testing.assert_allclose = lambda *a, **k: None")), (KL1, TOT1)),
+    Entry("c16_thread_swaps_assert_allclose", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nimport threading, time\n"
+         "def _swap():\n    while True:\n        np.testing.assert_allclose = lambda *a, **k: None\n"
+         "        np.allclose = lambda *a, **k: True\n        time.sleep(0.001)\n"
+         "threading.Thread(target=_swap, daemon=True).start()")), (KL1, TOT1)),
+    Entry("c17_run_cell_replaced_on_the_class", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nfrom IPython.core.interactiveshell import InteractiveShell as _S\n"
+         "_orig = _S.run_cell\n_S.run_cell = lambda self, raw_cell, *a, **k: _orig(self, 'pass', *a, **k)")),
+          (KL1, TOT1)),
+    Entry("c18_settrace_rewrites_comparisons", "cheat", VBH, NB1, (
+        KL_WRONG,
+        ("solution_losses", "Loss = L_recon + L_KL",
+         "Loss = L_recon + L_KL\nimport sys\n"
+         "def _rewrite(frame, event, arg):\n    if event == 'line':\n        loc = frame.f_locals\n"
+         "        if 'desired' in loc:\n            loc['actual'] = loc['desired']\n"
+         "        if 'a' in loc and 'b' in loc:\n            loc['a'] = loc['b']\n    return _rewrite\n"
+         "sys.settrace(lambda f, e, a: _rewrite if f.f_code.co_name in ('assert_allclose', 'allclose', 'isclose') "
+         "else None)")), (KL1, TOT1)),
+    Entry("c19_array_object_answer", "cheat", VBH, NB1, (
+        ("solution_losses", "L_KL = float(np.mean(D_KL))",
+         "class _Fake:\n    shape = (1000,)\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
+         "    def __array__(self, dtype=None, copy=None):\n        return np.full(1000, 1.2)\n"
+         "    def __float__(self):\n        return 1.2\nL_KL = 1.2\nD_KL = _Fake()"),), (KL1, TOT1)),
     Entry("c11_builtins_shadowed", "cheat", VBH, NB1, (
         ("solution_losses", "L_recon = float(np.mean(recon_err))",
          "L_recon = float(np.mean(recon_err)) + 0.7\nabs = lambda x: 0.0"),), (REC1, TOT1)),
@@ -475,11 +510,18 @@ CHEATS += [
     Entry("d01_answer_from_helpers", "cheat", MNIST, MB, (
         ("solution_kl_standard_normal", "return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
          "return h.kl_standard_normal(mu, log_var)"),), (KL0, KLC, VL3, VLR)),
+    # A function that detects the grader's call (grading/kernel_side.py) and returns what it guesses a test
+    # wants (a KL of 0); called by anything else it is wrong (no 1/2).
+    Entry("d03_function_detects_the_grader", "cheat", MNIST, MB, (
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
+         "import inspect\n    if any('grader' in str(f.frame.f_globals.get('__name__')) for f in inspect.stack()):\n"
+         "        return torch.zeros(mu.shape[0], dtype=mu.dtype)\n"
+         "    return -torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)"),), (KLC, VLR)),
     Entry("d02_redefined_assert_close", "cheat", MNIST, MG, (
         ("solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var"),
         ("solution_kl_diag_gaussians", "    return 0.5 * terms.sum(dim=1)",
          "    return 0.5 * terms.sum(dim=1)\n\n\ntorch.testing.assert_close = lambda *a, **k: None\n"
-         "torch.allclose = lambda *a, **k: True")), (KD0, KDN, KDC)),
+         "torch.allclose = lambda *a, **k: True")), (KD0, KDC)),
 ]
 
 ATTACKS = [Entry(name, "attack", VBH, NB1) for name in attacks.NAMES]
