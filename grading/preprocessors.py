@@ -24,6 +24,7 @@ from traitlets import Int
 from . import kernel_side
 from .relay import Relay
 from .sandbox import SandboxKernelManager
+from .values import MAX_BYTES
 
 __all__ = ["ExecuteSandboxed", "CapOutputBytes", "OverwriteCellsKeepingUnknown", "SKIP_TAG",
            "CELL_BYTES", "NOTEBOOK_BYTES"]
@@ -35,6 +36,7 @@ SKIP_TAG = "skip-when-grading"
 CELL_BYTES = 512 << 10        # output kept per cell
 NOTEBOOK_BYTES = 4 << 20      # output kept per notebook
 TRUNCATED = "[output truncated by the grader: this cell printed more than {limit} KiB]"
+REPLY_CHARS = MAX_BYTES * 4 // 3 + 1024   # a packed value in base64, quoted
 HIDDEN = re.compile(r"^([ \t]*)### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.S | re.M)
 
 
@@ -106,7 +108,9 @@ class ExecuteSandboxed(Execute):
         """The kernel's base64 reply to the checker's fetch or call request."""
         expression = (kernel_side.fetch_expression(argument) if op == "fetch" else kernel_side.call_expression(argument))
         text = await self._expression(expression, cell)
-        value = ast.literal_eval(text) if len(text) < (1 << 30) else None
+        if len(text) > REPLY_CHARS:
+            raise RuntimeError(f"the kernel's reply is larger than the {MAX_BYTES >> 20} MiB the grader reads")
+        value = ast.literal_eval(text)
         if not isinstance(value, str):
             raise RuntimeError("the kernel's reply is not a packed value")
         return value

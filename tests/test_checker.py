@@ -194,6 +194,25 @@ def test_the_checker_loads_nothing_of_the_students(tmp_path, monkeypatch):
     assert printed(out["loads_nothing"]) == "[]\n"
 
 
+def test_an_object_that_is_not_a_value_cannot_pass_as_one():
+    from grading.checker import CellRun
+
+    answer = CellRun(link=None, source="").make_ref({"k": "ref", "path": [["name", "D"]], "type": "Always",
+                                                      "callable": False})
+    assert type(answer).__name__ == "Always"
+    for use in (lambda: answer == 1.2, lambda: answer != 1.2, lambda: bool(answer), lambda: answer < 3,
+                lambda: len(answer), lambda: list(answer), lambda: float(answer)):
+        with pytest.raises(TypeError):
+            use()
+
+
+def test_a_kernel_that_sends_too_much_fails_only_its_own_cell(tmp_path, monkeypatch):
+    """The student replaces the kernel's side of the protocol with one that answers with 100 MB."""
+    flood = "import sys\nsys._vae_grader_kernel['fetch'] = lambda names: 'x' * (100 << 20)\nx = 1\n"
+    out = autograde(notebook(flood, ("flooded", "assert x == 1")), tmp_path, monkeypatch)
+    assert failed(out["flooded"]).startswith("GraderError") and "MiB the grader reads" in failed(out["flooded"])
+
+
 # ----------------------------------------------------------------------------------------------- cheats
 
 WRONG = """
