@@ -24,6 +24,7 @@ Protocol (one JSON object per line; the checker's own stdout is kept for the pro
   checker -> grader  {"op": "fetch", "names": [...]} or {"op": "call", "request": base64}
   grader -> checker  {"ok": base64} or {"error": message}
   checker -> grader  {"op": "verdict", "stdout": ..., "error": null or {"ename", "evalue", "traceback"}}
+  grader -> checker  {"op": "warm", "modules": [...]}   (import these now; no reply)
   grader -> checker  {"op": "modules"} -> {"op": "modules", "modules": [...]}   (for the tests)
 """
 
@@ -286,6 +287,11 @@ def serve(inp, out):
             link.send(CellRun(link, msg["source"]).run(str(msg.get("label", ""))))
         elif msg.get("op") == "modules":
             link.send({"op": "modules", "modules": sorted(sys.modules)})
+        elif msg.get("op") == "warm":  # import what the tests will need while the kernel runs the first cells
+            for name in msg.get("modules", []):
+                if name in MODULES:
+                    with contextlib.suppress(ImportError):
+                        __import__(name)
 
 
 def main():

@@ -87,6 +87,10 @@ class ExecuteSandboxed(Execute):
         answer = await self._expression(kernel_side.install_expression(), cell=None)
         if answer != kernel_side.INSTALL_OK:
             self.log.warning("the grader's kernel side did not install: %s", answer[:500])
+        # The checker starts now and imports numpy (and torch, for a notebook that uses it) in parallel.
+        self._relay = Relay(self.checker_timeout)
+        uses_torch = any("torch" in c.source for c in getattr(self.nb, "cells", []) if c.cell_type == "code")
+        await self._relay.warm(["numpy", "torch"] if uses_torch else ["numpy"])
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)  # what nbconvert's setup_kernel calls

@@ -71,6 +71,12 @@ class Relay:
                 reply = {"error": f"{type(e).__name__}: {e}"[:2000]}
             await self._send(reply)
 
+    async def warm(self, modules: list[str]):
+        """Start the checker now and have it import `modules` while the kernel runs the notebook's first cells."""
+        if self.proc is None or self.proc.returncode is not None:
+            await self.start()
+        await self._send({"op": "warm", "modules": list(modules)})
+
     async def modules(self) -> list[str]:
         """The modules loaded in the checker process (the tests check none is the student's)."""
         await self._send({"op": "modules"})
