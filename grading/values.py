@@ -160,6 +160,18 @@ def plain_ref(obj, path) -> dict:
     return {"k": "ref", "path": path, "type": type(obj).__name__[:100], "callable": callable(obj)}
 
 
+TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128", "bool", "uint8", "int8",
+                "int16", "int32", "int64")
+
+
+def _torch_dtype(name):
+    """The torch dtype of that name, from a fixed list (never an arbitrary attribute of torch)."""
+    import torch
+    if name not in TORCH_DTYPES:
+        raise BadValue(f"a tensor of dtype {name!r} cannot be read")
+    return getattr(torch, name)
+
+
 class Unpacker:
     """Rebuilds values from the bytes of pack(). make_ref(node) decides what a reference becomes."""
 
@@ -215,7 +227,7 @@ class Unpacker:
         if k == "tensor":
             import torch
             a = self.arr(n["a"])
-            t = torch.from_numpy(np.array(a, copy=True)).to(getattr(torch, n["dtype"]) if hasattr(torch, n["dtype"]) else None)
+            t = torch.from_numpy(np.array(a, copy=True)).to(_torch_dtype(n["dtype"]))
             if n.get("grad") is not None:
                 g = torch.from_numpy(np.array(self.arr(n["grad"]), copy=True)).to(t.dtype)
             else:
@@ -240,16 +252,13 @@ class Unpacker:
             v = n["v"]
             return np.dtype(v if not v.startswith("[") else [tuple(f) for f in json.loads(v)])
         if k == "np_type":
-            t = getattr(np, str(n["v"]), None)
-            if not (isinstance(t, type) and issubclass(t, np.generic)):
-                raise BadValue(f"numpy has no scalar type {n['v']!r}")
+            name = str(n["v"])
+            t = np.sctypeDict.get(name)
+            if t is None or t.__name__ != name:
+                raise BadValue(f"numpy has no scalar type {name!r}")
             return t
         if k == "torch_dtype":
-            import torch
-            d = getattr(torch, str(n["v"]), None)
-            if not isinstance(d, torch.dtype):
-                raise BadValue(f"torch has no dtype {n['v']!r}")
-            return d
+            return _torch_dtype(n["v"])
         if k == "np_gen":
             bg = getattr(np.random, str(n["bg"]), None)
             if not (isinstance(bg, type) and issubclass(bg, np.random.BitGenerator)):

@@ -99,6 +99,36 @@ def test_pickled_and_object_arrays_are_never_read():
         Packer(plain_ref).array(np.array([1, "a"], dtype=object))
 
 
+def forged(manifest: dict) -> bytes:
+    """The bytes a lying kernel could send: any manifest, no arrays."""
+    import json
+
+    buf = io.BytesIO()
+    np.savez(buf, __manifest__=np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("manifest", [
+    {"k": "tensor", "a": "a0", "dtype": "load"},
+    {"k": "torch_dtype", "v": "nn"},
+    {"k": "np_type", "v": "testing"},
+    {"k": "np_gen", "bg": "Generator", "state": {}},
+    {"k": "nd", "a": "missing"},
+    {"k": "list", "v": [{"k": "list", "v": []}] * 3 + [{"k": "pickle", "v": "cos\nsystem\n"}]},
+], ids=["tensor dtype", "torch dtype", "numpy type", "bit generator", "array", "unknown kind"])
+def test_a_forged_manifest_is_refused_without_running_anything(manifest):
+    with pytest.raises(BadValue):
+        unpack(forged(manifest), make_ref=None, modules={"numpy"})
+
+
+def test_a_module_outside_the_allow_list_is_never_imported():
+    import sys
+
+    assert "this" not in sys.modules  # importing it would print the Zen of Python
+    value = unpack(forged({"k": "module", "v": "this"}), make_ref=lambda n: ("reference", n["type"]), modules={"numpy"})
+    assert value == ("reference", "module") and "this" not in sys.modules
+
+
 def test_free_names_are_what_the_cell_reads_from_the_notebook():
     source = "import numpy as np\n_x = np.asarray(X_true)\nfor _n in ('W_mu', 'b_mu'):\n    globals()[_n]\n" \
              "f = lambda mu, log_var: mu + log_var\nmu_t = 1\nassert sum([mu_t]) == 1 and D_KL is not None\n"
