@@ -12,7 +12,8 @@ never loads anything of the student's:
   which calls the function there and sends the result back by value, with the Jacobians of its output
   tensors with respect to input tensors that require gradients (the output is rebuilt here as a
   function of the inputs, so ``.backward()`` gives the gradients the kernel computed);
-- the random states travel with every request, so a seeded test draws what it would in the kernel.
+- the checker's random states travel with every call, so a seeded test draws what it would in the kernel
+  (the kernel's states never come back: a lying kernel could otherwise steer the test's own draws).
 
 A kernel that lies only sends other values: the checks then run on those, as on any answer.
 
@@ -41,13 +42,15 @@ import os
 import sys
 import traceback
 
-from .values import BadValue, Packer, generators, map_tensors, rng_state, set_rng, tensors, unpack
+from .values import (BadValue, Packer, checked_generator_state, generators, map_tensors, rng_state, tensors,
+                     unpack)
 
 # Modules a notebook's name may stand for in the checker: the checker imports its own copy by name.
 MODULES = frozenset({"numpy", "torch", "math", "cmath", "random", "statistics", "itertools", "functools",
                      "collections", "operator", "scipy", "helpers"})
 BUILTIN_NAMES = frozenset(dir(builtins))
 STDOUT_LIMIT = 256 << 10
+MEMORY = 4 << 30          # the checker's data segment, as a kernel's (grading.sandbox.LIMITS)
 
 
 class GraderError(Exception):
@@ -92,7 +95,7 @@ def free_names(source: str) -> list[str]:
             strings.add(node.value)
     names = {n for n, pos in loads.items() if n not in first_store or pos < first_store[n]} - params
     names |= {s for s in strings if not keyword.iskeyword(s)}
-    return sorted(n for n in names if n not in BUILTIN_NAMES)
+    return sorted(n for n in names if n not in BUILTIN_NAMES and not n.startswith("__"))
 
 
 def lambda_sources(source: str) -> dict[str, str]:
@@ -217,12 +220,17 @@ class CellRun:
     def fetch(self):
         names = free_names(self.source)
         data = self.link.request("fetch", names=names)
-        values, rest = unpack(data, self.make_ref, modules=MODULES)
+        values, _ = unpack(data, self.make_ref, modules=MODULES)
+        if type(values) is not dict:
+            raise GraderError("the notebook's kernel sent a malformed reply")
+        wanted = set(names)
         for name, value in values.items():
+            if name not in wanted:  # only the names asked for: never __builtins__, never a builtin's name
+                raise GraderError(f"the notebook's kernel sent a name that was not asked for: {str(name)[:100]!r}")
             if isinstance(value, Reference):
                 self.kernel_refs[name] = value
-        self.ns.update(values)
-        set_rng(rest["rng"])
+            self.ns[name] = value
+        self.ns["__builtins__"] = builtins
 
     def overrides(self) -> dict:
         """The notebook's functions this cell has replaced by a lambda of its own, for the kernel to use too."""
@@ -242,12 +250,15 @@ class CellRun:
         data = p.to_bytes(p.node(request, []))
         reply = self.link.request("call", request=base64.b64encode(data).decode())
         value, rest = unpack(reply, self.make_ref, modules=MODULES)
+        if type(rest) is not dict:
+            raise GraderError("the notebook's kernel sent a malformed reply")
         if "error" in rest:
             name, message = rest["error"]
             raise _exception_class(str(name))(str(message))
-        set_rng(rest["rng"])
+        # The kernel's global random state is not taken back (it could steer the test's own draws);
+        # generators passed as arguments are, once their new state is checked.
         for g, state in zip(gens, rest.get("gens", [])):
-            g.bit_generator.state = state
+            g.bit_generator.state = checked_generator_state(type(g.bit_generator).__name__, state)
         return _linearised(value, rest.get("jac", []), inputs)
 
     def run(self, label: str) -> dict:
@@ -296,7 +307,13 @@ def serve(inp, out):
 
 def main():
     """The checker process: the protocol on the original stdout; what tests print goes to a buffer, and C-level
-    output to stderr."""
+    output to stderr. Its memory is limited like a kernel's, and its random streams start from fixed seeds."""
+    import resource
+
+    import numpy as np
+
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY, MEMORY))
+    np.random.seed(0)  # torch's default generator starts from a fixed seed of its own
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     serve(sys.stdin.buffer, proto_out)

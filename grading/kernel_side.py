@@ -5,11 +5,10 @@ code: it runs grading/values.py and KERNEL_SOURCE in a namespace of their own an
 ``sys._vae_grader_kernel``. Then, while the checker (grading.checker) runs a test cell, the grader asks
 the kernel, out of band (user expressions), for
 
-- FETCH: the values of some names of the notebook, packed by grading.values, with the kernel's random
-  number generators' states, so that the checker continues from where the notebook's random state is;
+- FETCH: the values of some names of the notebook, packed by grading.values;
 - CALL: a function of the notebook (or anything a reference points at) called on arguments the checker
-  packed, with the random states the checker had. The reply holds the result by value, the random
-  states after the call, the new states of numpy generators passed as arguments, and, for every output
+  packed, with the random states the checker had. The reply holds the result by value, the new states
+  of numpy generators passed as arguments, and, for every output
   tensor that depends on input tensors with ``requires_grad``, its Jacobian with respect to each of them:
   the checker rebuilds the output as a function of its own inputs, so that ``.backward()`` there gives the
   gradients the kernel computed.
@@ -49,13 +48,13 @@ def _kernel_ref(obj, path):
 
 
 def fetch(names):
-    """The values of these names (those the notebook defines), the missing ones, and the random states."""
+    """The values of these names (those the notebook defines), and the missing ones."""
     ns = _ip.user_ns
     p = Packer(_kernel_ref)
     found = [n for n in names if n in ns]
     values = {"k": "dict", "keys": [{"k": "str", "v": n} for n in found],
               "vals": [p.node(ns[n], [["name", n]]) for n in found]}
-    rest = p.node({"missing": [n for n in names if n not in ns], "rng": rng_state()}, [["result", -1]])
+    rest = p.node({"missing": [n for n in names if n not in ns]}, [["result", -1]])
     return _b64.b64encode(p.to_bytes({"k": "tuple", "v": [values, rest]})).decode()
 
 
@@ -108,7 +107,7 @@ def call(request):
         _results[len(_results)] = out
         key = len(_results) - 1
         jac = _jacobians(tensors(out), inputs)
-        reply = {"value_key": key, "jac": jac, "rng": rng_state(), "gens": [g.bit_generator.state for g in generators([args, kwargs])]}
+        reply = {"value_key": key, "jac": jac, "gens": [g.bit_generator.state for g in generators([args, kwargs])]}
         p = Packer(_kernel_ref)
         value = p.node(out, [["result", key]])
         rest = p.node(reply, [["result", -1]])

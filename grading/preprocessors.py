@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 
@@ -37,6 +36,7 @@ CELL_BYTES = 512 << 10        # output kept per cell
 NOTEBOOK_BYTES = 4 << 20      # output kept per notebook
 TRUNCATED = "[output truncated by the grader: this cell printed more than {limit} KiB]"
 REPLY_CHARS = MAX_BYTES * 4 // 3 + 1024   # a packed value in base64, quoted
+BASE64_REPR = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")
 HIDDEN = re.compile(r"^([ \t]*)### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.S | re.M)
 
 
@@ -114,10 +114,10 @@ class ExecuteSandboxed(Execute):
         text = await self._expression(expression, cell)
         if len(text) > REPLY_CHARS:
             raise RuntimeError(f"the kernel's reply is larger than the {MAX_BYTES >> 20} MiB the grader reads")
-        value = ast.literal_eval(text)
-        if not isinstance(value, str):
+        match = BASE64_REPR.fullmatch(text)  # the repr of a base64 string, and nothing else (no parsing)
+        if match is None:
             raise RuntimeError("the kernel's reply is not a packed value")
-        return value
+        return match.group(1)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         meta = cell.metadata.get("nbgrader", {})

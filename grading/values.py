@@ -160,6 +160,36 @@ def plain_ref(obj, path) -> dict:
     return {"k": "ref", "path": path, "type": type(obj).__name__[:100], "callable": callable(obj)}
 
 
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "SFC64", "MT19937", "Philox")
+
+
+def checked_generator_state(name: str, state) -> dict:
+    """A numpy bit generator's state, checked where numpy itself does not (an index out of range reads memory)."""
+    if type(state) is not dict or state.get("bit_generator") != name:
+        raise BadValue(f"not the state of a {name} generator")
+    inner = state.get("state")
+    if name == "MT19937":
+        key, pos = np.asarray(inner.get("key")) if type(inner) is dict else None, inner.get("pos") if type(inner) is dict else None
+        if key is None or key.shape != (624,) or key.dtype != np.uint32 or type(pos) is not int or not 0 <= pos <= 624:
+            raise BadValue("a malformed MT19937 state")
+    if name == "Philox" and not (type(state.get("buffer_pos")) is int and 0 <= state["buffer_pos"] <= 4):
+        raise BadValue("a malformed Philox state")
+    return state
+
+
+def _check_zip(data: bytes):
+    """The .npz must hold stored (not compressed) entries whose sizes add up to at most MAX_BYTES."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except zipfile.BadZipFile as e:
+        raise BadValue(f"not an .npz file ({e})") from None
+    if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > MAX_BYTES:
+        raise BadValue(f"the .npz is compressed or unpacks to more than {MAX_BYTES >> 20} MiB")
+
+
 TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128", "bool", "uint8", "int8",
                 "int16", "int32", "int64")
 
@@ -178,6 +208,7 @@ class Unpacker:
     def __init__(self, data: bytes, make_ref, modules=None):
         if len(data) > MAX_BYTES:
             raise BadValue(f"the value takes more than {MAX_BYTES >> 20} MiB")
+        _check_zip(data)
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             self.arrays = {k: z[k] for k in z.files}
         self.manifest = json.loads(self.arrays.pop(MANIFEST).tobytes().decode())
@@ -260,11 +291,11 @@ class Unpacker:
         if k == "torch_dtype":
             return _torch_dtype(n["v"])
         if k == "np_gen":
-            bg = getattr(np.random, str(n["bg"]), None)
-            if not (isinstance(bg, type) and issubclass(bg, np.random.BitGenerator)):
-                raise BadValue(f"numpy has no bit generator {n['bg']!r}")
-            b = bg()
-            b.state = n["state"]
+            name = str(n["bg"])
+            if name not in BIT_GENERATORS:
+                raise BadValue(f"a numpy generator with bit generator {name!r} cannot be read")
+            b = getattr(np.random, name)()
+            b.state = checked_generator_state(name, n["state"])
             return np.random.Generator(b)
         if k == "torch_gen":
             import torch
@@ -273,7 +304,7 @@ class Unpacker:
             return g
         if k == "module":
             name = str(n["v"])
-            if self.modules is not None and name.split(".")[0] not in self.modules:
+            if self.modules is not None and name not in self.modules:  # top-level modules only, by exact name
                 return self.make_ref({"k": "ref", "path": n.get("path", []), "type": "module", "callable": False})
             import importlib
             return importlib.import_module(name)

@@ -127,6 +127,9 @@ def test_a_module_outside_the_allow_list_is_never_imported():
     assert "this" not in sys.modules  # importing it would print the Zen of Python
     value = unpack(forged({"k": "module", "v": "this"}), make_ref=lambda n: ("reference", n["type"]), modules={"numpy"})
     assert value == ("reference", "module") and "this" not in sys.modules
+    submodule = unpack(forged({"k": "module", "v": "numpy.f2py.__main__"}), make_ref=lambda n: "reference",
+                       modules={"numpy"})
+    assert submodule == "reference" and "numpy.f2py.__main__" not in sys.modules
 
 
 def test_free_names_are_what_the_cell_reads_from_the_notebook():
@@ -241,6 +244,90 @@ def test_a_kernel_that_sends_too_much_fails_only_its_own_cell(tmp_path, monkeypa
     flood = "import sys\nsys._vae_grader_kernel['fetch'] = lambda names: 'x' * (100 << 20)\nx = 1\n"
     out = autograde(notebook(flood, ("flooded", "assert x == 1")), tmp_path, monkeypatch)
     assert failed(out["flooded"]).startswith("GraderError") and "MiB the grader reads" in failed(out["flooded"])
+
+
+# A lying kernel (found by a review that attacked the checker): each replaces the kernel's side of the
+# protocol (sys._vae_grader_kernel) with its own, on a wrong submission.
+FORGE_BUILTINS = """
+import sys, base64
+class _Yes:                       # every attribute is another _Yes, every call returns True
+    def __getattr__(self, name):
+        return _Yes()
+    def __call__(self, *a, **k):
+        return True
+def _fake_import(name, *args, **kwargs):
+    return _Yes()                 # what the test's own `import numpy as np` would give
+_k = sys._vae_grader_kernel
+def _fetch(names):
+    ns = get_ipython().user_ns
+    p = _k["Packer"](_k["_kernel_ref"])
+    found = [n for n in names if n in ns]
+    keys = [{"k": "str", "v": n} for n in found] + [{"k": "str", "v": "__builtins__"}]
+    vals = [p.node(ns[n], [["name", n]]) for n in found]
+    vals.append({"k": "dict", "keys": [{"k": "str", "v": "__import__"}],
+                 "vals": [{"k": "ref", "path": [["name", "_fake_import"]], "type": "function", "callable": True}]})
+    rest = p.node({"missing": []}, [["result", -1]])
+    return base64.b64encode(p.to_bytes({"k": "tuple", "v": [{"k": "dict", "keys": keys, "vals": vals}, rest]})).decode()
+_k["fetch"] = _fetch
+"""
+
+FORGE_RANDOM_STATE = """
+import sys, base64
+import numpy as np
+_k = sys._vae_grader_kernel
+_call = _k["call"]
+def _steering_call(request):   # the genuine reply, plus an all-zero random state for the checker to adopt
+    reply = _k["Unpacker"](base64.b64decode(_call(request)), lambda n: n)
+    p = _k["Packer"](_k["_kernel_ref"])
+    p.arrays.update(reply.arrays)
+    zero = ("MT19937", np.zeros(624, dtype=np.uint32), 0, 0, 0.0)
+    forged = p.node({"rng": {"numpy": zero, "torch": None}, "jac": [], "gens": []}, [["result", -1]])
+    return base64.b64encode(p.to_bytes({"k": "tuple", "v": [reply.manifest["v"][0], forged]})).decode()
+_k["call"] = _steering_call
+"""
+
+
+def test_a_kernel_that_sends_names_it_was_not_asked_for_gains_nothing(tmp_path, monkeypatch):
+    """Extra names in a fetch reply (here __builtins__, to answer the test's own imports) fail the cell."""
+    out = autograde(notebook(WRONG, FORGE_BUILTINS, *CHECKS), tmp_path, monkeypatch)
+    assert "not asked for: '__builtins__'" in failed(out["d_is_right"])
+    assert "not asked for" in failed(out["half_is_right"])
+
+
+def test_a_kernel_cannot_steer_the_tests_own_random_draws(tmp_path, monkeypatch):
+    """A reply that claims an all-zero random state: the test's draws after the call stay random."""
+    right = WRONG.replace("return v ", "return v / 2")
+    check = ("draws_after_a_call", """
+        import numpy as np
+        half(np.array([2.0]))
+        v = np.random.rand(5)
+        assert (v > 0).all()
+        np.testing.assert_allclose(half(v), v / 2)
+        """)
+    out = autograde(notebook(right, FORGE_RANDOM_STATE, check), tmp_path, monkeypatch)
+    assert failed(out["draws_after_a_call"]) is None
+
+
+def test_a_compressed_reply_is_refused_before_it_is_unpacked():
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__manifest__.npy", b"\0" * (1 << 20))
+    with pytest.raises(BadValue, match="compressed"):
+        unpack(buf.getvalue(), make_ref=None)
+
+
+def test_a_forged_generator_state_is_refused():
+    from grading.values import checked_generator_state
+
+    state = np.random.MT19937(0).state
+    assert checked_generator_state("MT19937", state) is state
+    state["state"]["pos"] = 100_000  # numpy would read past the key
+    with pytest.raises(BadValue, match="MT19937"):
+        checked_generator_state("MT19937", state)
+    with pytest.raises(BadValue):
+        checked_generator_state("PCG64", state)
 
 
 # ----------------------------------------------------------------------------------------------- cheats
