@@ -12,8 +12,9 @@ never loads anything of the student's:
   which calls the function there and sends the result back by value, with the Jacobians of its output
   tensors with respect to input tensors that require gradients (the output is rebuilt here as a
   function of the inputs, so ``.backward()`` gives the gradients the kernel computed);
-- the checker's random states travel with every call, so a seeded test draws what it would in the kernel
-  (the kernel's states never come back: a lying kernel could otherwise steer the test's own draws).
+- the checker's random states travel with every call, so a seeded test draws what it would in the kernel;
+  the kernel's states never come back (a lying kernel could otherwise steer the test's own draws): after
+  each call the checker re-seeds its streams from a private sequence, so the next call draws fresh noise.
 
 A kernel that lies only sends other values: the checks then run on those, as on any answer.
 
@@ -39,6 +40,7 @@ import io
 import json
 import keyword
 import os
+import random
 import sys
 import traceback
 
@@ -185,6 +187,19 @@ def _checker_ref(obj, path) -> dict:
                    "containers of them, and the notebook's own functions)")
 
 
+_SEEDS = random.Random(20261201)  # the checker's own: test code never sees it, the kernel never sets it
+
+
+def reseed():
+    """New seeds for numpy's and torch's global streams, from the checker's private sequence."""
+    import numpy as np
+    seed = _SEEDS.getrandbits(63)
+    np.random.seed(seed % (1 << 32))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
 def _linearised(value, jac, inputs):
     """value's output tensors, each rebuilt as y0 + J (x - x0) for its inputs x: the kernel's gradients."""
     by_output: dict[int, list] = {}
@@ -255,8 +270,10 @@ class CellRun:
         if "error" in rest:
             name, message = rest["error"]
             raise _exception_class(str(name))(str(message))
-        # The kernel's global random state is not taken back (it could steer the test's own draws);
-        # generators passed as arguments are, once their new state is checked.
+        # The kernel's global random state is not taken back (it could steer the test's own draws): the
+        # checker's streams are re-seeded from its own private sequence instead, so the next call draws
+        # fresh noise. Generators passed as arguments come back, once their new state is checked.
+        reseed()
         for g, state in zip(gens, rest.get("gens", [])):
             g.bit_generator.state = checked_generator_state(type(g.bit_generator).__name__, state)
         return _linearised(value, rest.get("jac", []), inputs)

@@ -188,6 +188,7 @@ TESTS = [
         a_t = sample(torch.zeros(2, 3), torch.zeros(2, 3))
         torch.manual_seed(0)
         torch.testing.assert_close(a_t, torch.randn(2, 3))
+        assert not torch.allclose(sample(torch.zeros(2, 3), torch.zeros(2, 3)), sample(torch.zeros(2, 3), torch.zeros(2, 3)))
         r = np.random.default_rng(5)
         first, second = draw(r), r.standard_normal(3)
         r2 = np.random.default_rng(5)
