@@ -27,7 +27,6 @@ Protocol (one JSON object per line; the checker's own stdout is kept for the pro
   grader -> checker  {"ok": base64} or {"error": message}
   checker -> grader  {"op": "verdict", "stdout": ..., "error": null or {"ename", "evalue", "traceback"}}
   grader -> checker  {"op": "warm", "modules": [...]}   (import these now; no reply)
-  grader -> checker  {"op": "modules"} -> {"op": "modules", "modules": [...]}   (for the tests)
 """
 
 from __future__ import annotations
@@ -313,8 +312,6 @@ def serve(inp, out):
             return
         if msg.get("op") == "run":
             link.send(CellRun(link, msg["source"]).run(str(msg.get("label", ""))))
-        elif msg.get("op") == "modules":
-            link.send({"op": "modules", "modules": sorted(sys.modules)})
         elif msg.get("op") == "warm":  # import what the tests will need while the kernel runs the first cells
             for name in msg.get("modules", []):
                 if name in MODULES:

@@ -77,11 +77,6 @@ class Relay:
             await self.start()
         await self._send({"op": "warm", "modules": list(modules)})
 
-    async def modules(self) -> list[str]:
-        """The modules loaded in the checker process (the tests check none is the student's)."""
-        await self._send({"op": "modules"})
-        return (await self._receive())["modules"]
-
     async def stop(self):
         if self.proc is not None and self.proc.returncode is None:
             self.proc.stdin.close()

@@ -335,26 +335,25 @@ def map_tensors(value, fn):
     return walk(value)
 
 
-def tensors(value):
-    """Every torch tensor inside value (lists, tuples, dicts, sets), in order."""
-    if _is_tensor(value):
+def _inside(value, match) -> list:
+    """Every item inside value (lists, tuples, dict values) for which match(item) holds, in order."""
+    if match(value):
         return [value]
     if isinstance(value, dict):
-        return [t for v in value.values() for t in tensors(v)]
+        return [x for v in value.values() for x in _inside(v, match)]
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in tensors(v)]
+        return [x for v in value for x in _inside(v, match)]
     return []
 
 
-def generators(value):
-    """Every numpy random Generator inside value (lists, tuples, dicts), in order."""
-    if isinstance(value, np.random.Generator):
-        return [value]
-    if isinstance(value, dict):
-        return [g for v in value.values() for g in generators(v)]
-    if isinstance(value, (list, tuple)):
-        return [g for v in value for g in generators(v)]
-    return []
+def tensors(value) -> list:
+    """Every torch tensor inside value, in order (the order of map_tensors)."""
+    return _inside(value, _is_tensor)
+
+
+def generators(value) -> list:
+    """Every numpy random Generator inside value, in order."""
+    return _inside(value, lambda v: isinstance(v, np.random.Generator))
 
 
 def rng_state() -> dict:
