@@ -12,9 +12,12 @@ import numpy as np
 
 from .config import CONFIG
 
-__all__ = ["encode_means", "classify", "accuracy", "generated_digits", "hit_rate", "hit_rates_by_component",
+__all__ = ["encode_means", "classify", "accuracy", "confidence", "in_shifted_coordinates", "generated_digits", "hit_rate", "hit_rates_by_component",
            "sample_standard_normal", "sample_diag_gaussian", "fit_gmm", "sample_gmm", "measure_vae",
-           "record_metrics", "print_metrics"]
+           "record_metrics", "print_metrics", "training_summary", "aggregate_seeds", "seed_metrics",
+           "print_seed_table", "seed_difference"]
+
+METRIC_COLUMNS = ["recon", "kl", "recon_accuracy", "hit_rate_prior", "hit_rate_goal_prior"]
 
 
 def encode_means(model, x):
@@ -118,10 +121,12 @@ def sample_gmm(n: int, weights, means, covs, seed: int = 0):
 def measure_vae(model, data, loss_fn, classifier, goal_z, targets=CONFIG.expert_goals, seed: int = 0) -> dict:
     """The assignment's numbers for one model on held-out images, as plain floats.
 
-    recon, kl: loss_fn's batch means on data.x_test (decoding z = mu);
+    loss, recon, kl: loss_fn's batch means on data.x_test (decoding z = mu);
     recon_accuracy: the classifier's accuracy on those reconstructions;
     hit_rate_prior: hit rate of CONFIG.n_generated digits decoded from N(0, I);
-    hit_rate_goal_prior: hit rate of the digits decoded from goal_z (N, D), samples of the goal or GMM prior.
+    hit_rate_goal_prior: hit rate of the digits decoded from goal_z (N, D), samples of the goal or GMM prior;
+    confidence_prior: the classifier's mean softmax probability for the digit it reads, over the N(0, I) samples
+    (how recognisable the samples are; about 0.97 for real held-out digits).
     """
     import torch
 
@@ -133,16 +138,36 @@ def measure_vae(model, data, loss_fn, classifier, goal_z, targets=CONFIG.expert_
     recon_images, recon_digits = generated_digits(model, classifier, mu)
     z0 = sample_standard_normal(CONFIG.n_generated, model.latent_dim, seed=seed)
     return {
+        "loss": ev["loss"],
         "recon": ev["recon"],
         "kl": ev["kl"],
         "recon_accuracy": float((recon_digits == data.y_test).float().mean()),
         "hit_rate_prior": hit_rate(model, classifier, z0, targets),
         "hit_rate_goal_prior": hit_rate(model, classifier, goal_z, targets),
+        "confidence_prior": confidence(model, classifier, z0),
     }
 
 
-def record_metrics(name: str, metrics: dict) -> dict:
-    """Write metrics to $VAE_COURSE_METRICS_DIR/<name>.json when that variable is set; return them either way."""
+def confidence(model, classifier, z) -> float:
+    """The classifier's mean softmax probability for the digit it reads in each image decoded from z (N, D)."""
+    import torch
+
+    with torch.no_grad():
+        model.eval()
+        classifier.eval()
+        return float(torch.softmax(classifier(model.decode(z)), dim=1).max(dim=1).values.mean())
+
+
+def training_summary(history: dict) -> dict:
+    """How a model was trained, from its history: epochs run, best_epoch (1-based), max_epochs, stopped_early."""
+    return {"epochs": int(history["epochs"]), "best_epoch": int(history["best_epoch"]) + 1,
+            "max_epochs": int(history["max_epochs"]), "stopped_early": bool(history["stopped_early"])}
+
+
+def record_metrics(name: str, metrics: dict, history: dict | None = None) -> dict:
+    """Write metrics (and, given the model's training history, its training_summary) to
+    $VAE_COURSE_METRICS_DIR/<name>.json when that variable is set; return them either way."""
+    metrics = dict(metrics, **(training_summary(history) if history is not None else {}))
     clean = {k: (float(v) if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) else v)
              for k, v in metrics.items()}
     folder = os.environ.get("VAE_COURSE_METRICS_DIR")
@@ -164,3 +189,106 @@ def print_metrics(rows: dict, classifier_accuracy=None):
     print(f"{'model':<16}" + "".join(f"{c:>21}" for c in cols))
     for name, m in rows.items():
         print(f"{name:<16}" + "".join(f"{m[c]:>21.3f}" for c in cols))
+
+
+def aggregate_seeds(per_seed: dict) -> dict:
+    """{seed: {model: metrics}} -> {model: {metric: {"mean", "se", "values"}}} over the seeds that have the model.
+
+    se is the standard error of the mean, sample std / sqrt(n) (None for a single seed). Training summaries
+    keep their values; best_epoch and epochs get a mean too, max_epochs stays a number.
+    """
+    import math
+
+    models: dict = {}
+    for seed in sorted(per_seed):
+        for name, metrics in per_seed[seed].items():
+            models.setdefault(name, {}).setdefault("_seeds", []).append(seed)
+            for key, value in metrics.items():
+                models[name].setdefault(key, []).append(value)
+    out = {}
+    for name, cols in models.items():
+        row = {"seeds": cols.pop("_seeds")}
+        for key, values in cols.items():
+            if key == "max_epochs":
+                row[key] = max(values)
+            elif key == "stopped_early":
+                row[key] = values
+            else:
+                n = len(values)
+                mean = sum(values) / n
+                se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else None
+                row[key] = {"mean": mean, "se": se, "values": values}
+        out[name] = row
+    return out
+
+
+def _reference_file():
+    # always the course's own table, also when VAE_COURSE_SHIPPED_CHECKPOINTS hides its checkpoints
+    return Path(__file__).resolve().parent / "checkpoints" / "metrics.json"
+
+
+def seed_metrics(path=None) -> dict:
+    """The course's models measured over several seeds (make reference writes it; make course checks it):
+    {"seeds": [...], "classifier_accuracy": float, "models": {name: {metric: {"mean", "se", "values"}}}}."""
+    path = Path(path) if path is not None else _reference_file()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it comes with the course (run `make reference` to rebuild it)")
+    return json.loads(path.read_text())
+
+
+def seed_difference(models: dict, a: str, b: str, metric: str) -> tuple:
+    """(mean, standard error) over seeds of the paired difference metric[a] - metric[b] (same seeds)."""
+    import math
+
+    va, vb = models[a][metric]["values"], models[b][metric]["values"]
+    if len(va) != len(vb) or models[a]["seeds"] != models[b]["seeds"]:
+        raise ValueError(f"{a} and {b} were not measured on the same seeds")
+    d = [x - y for x, y in zip(va, vb)]
+    mean = sum(d) / len(d)
+    se = math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1) / len(d)) if len(d) > 1 else float("nan")
+    return mean, se
+
+
+def print_seed_table(names, reference: dict | None = None):
+    """Print mean ± standard error over seeds for the named models (the course's converged models)."""
+    reference = reference if reference is not None else seed_metrics()
+    models = reference["models"]
+    seeds = reference["seeds"]
+    print(f"the course's models, converged, mean ± standard error over {len(seeds)} seeds {tuple(seeds)}:")
+    print(f"{'model':<16}" + "".join(f"{c:>21}" for c in METRIC_COLUMNS) + f"{'best / ran / max epochs':>26}")
+    for name in names:
+        m = models[name]
+        cells = "".join(f"{m[c]['mean']:>13.3f} ± {m[c]['se']:<5.3f}" for c in METRIC_COLUMNS)
+        epochs = f"{m['best_epoch']['mean']:.0f} / {m['epochs']['mean']:.0f} / {m['max_epochs']}"
+        print(f"{name:<16}{cells}{epochs:>26}")
+
+
+def in_shifted_coordinates(model, mu_p, var_p):
+    """A copy of a VAE that works in the coordinates z' = mu_p + sigma_p * z (per dimension).
+
+    Its encoder's last layer outputs mu' = mu_p + sigma_p * mu and log sigma'^2 = log sigma^2 + log var_p; its
+    decoder's first layer maps z' back to z = (z' - mu_p) / sigma_p. Both layers are affine, so only their
+    weights change: the copy decodes mu_p + sigma_p * z exactly as the model decodes z, and its KL to
+    N(mu_p, diag var_p) equals the model's KL to N(0, I). Works for h.ConvVAE and h.MlpVAE (the encoder's
+    last module and the decoder's first are nn.Linear).
+    """
+    import copy
+
+    import torch
+
+    new = copy.deepcopy(model)
+    enc, dec = new.encoder[-1], new.decoder[0]
+    if not (isinstance(enc, torch.nn.Linear) and isinstance(dec, torch.nn.Linear)):
+        raise TypeError("in_shifted_coordinates needs a VAE whose encoder ends and whose decoder starts with nn.Linear")
+    d = new.latent_dim
+    mu_p = torch.as_tensor(mu_p, dtype=enc.weight.dtype)
+    var_p = torch.as_tensor(var_p, dtype=enc.weight.dtype)
+    sigma_p = var_p.sqrt()
+    with torch.no_grad():
+        enc.weight[:d] *= sigma_p[:, None]                  # mu' = sigma_p * (W h + b) + mu_p
+        enc.bias[:d] = sigma_p * enc.bias[:d] + mu_p
+        enc.bias[d:] += torch.log(var_p)                   # log sigma'^2 = log sigma^2 + log var_p
+        dec.bias -= dec.weight @ (mu_p / sigma_p)          # W z + b with z = (z' - mu_p) / sigma_p
+        dec.weight /= sigma_p[None, :]
+    new.eval()
+    return new

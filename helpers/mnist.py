@@ -8,7 +8,7 @@ import numpy as np
 from .evaluate import encode_means
 from .plotting import as_images, show_grid
 
-__all__ = ["plot_history", "show_reconstructions", "show_generated", "show_interpolation",
+__all__ = ["plot_history", "plot_hit_rates", "show_reconstructions", "show_generated", "show_interpolation",
            "plot_latent_scatter", "plot_latent_hist_qq", "latent_grid", "show_latent_grid"]
 
 
@@ -33,6 +33,30 @@ def plot_history(histories: dict):
     return axes
 
 
+def plot_hit_rates(histories: dict, levels: dict | None = None, ylabel: str = "hit rate (fraction of 6s)"):
+    """The hit rate recorded after every epoch (fit_vae's monitor) for {label: history}, one line each,
+    with the epoch that early stopping kept marked by a dot; levels {label: value} are horizontal lines."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, (label, hist) in enumerate(histories.items()):
+        values = hist.get("monitor")
+        if not values:
+            ax.plot([], [], color=f"C{i}", label=f"{label} (no per-epoch record in this checkpoint)")
+            continue
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(epochs, values, color=f"C{i}", label=label)
+        best = hist["best_epoch"]
+        ax.plot([best + 1], [values[best]], "o", color=f"C{i}")
+    for j, (label, value) in enumerate((levels or {}).items()):
+        ax.axhline(value, color="0.4", ls=["--", ":", "-."][j % 3], lw=1, label=label)
+    ax.set_xlabel("epoch of fine-tuning (dot: the epoch early stopping kept)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return ax
+
+
 def show_reconstructions(models, x, n: int = 10):
     """The first n images x (n, 784) in the top row, each model's reconstruction (decoding mu) below."""
     models = _as_dict(models)
@@ -50,10 +74,11 @@ def show_reconstructions(models, x, n: int = 10):
 
 
 def show_generated(models_and_z: dict, nrow: int = 10, n: int = 30, classifier=None):
-    """Decode {title: (model, z (N, D))} side by side; with a classifier, label each digit with its prediction.
+    """Decode {title: (model, z (N, D))} side by side; with a classifier, label each digit with its prediction
+    and the classifier's confidence (its softmax probability for that digit, in percent).
 
     Each digit is drawn about 0.8 inches wide, and the classifier's reading sits in a band above it in
-    11-point bold type, so the labels stay readable in a static copy and in feedback.
+    10-point bold type, so the labels stay readable in a static copy and in feedback.
     """
     import torch
 
@@ -64,7 +89,10 @@ def show_generated(models_and_z: dict, nrow: int = 10, n: int = 30, classifier=N
         for ax, (title, (model, z)) in zip(np.atleast_1d(axes), models_and_z.items()):
             model.eval()
             images = model.decode(z[:n])
-            titles = classifier(images).argmax(1).tolist() if classifier is not None else None
+            titles = None
+            if classifier is not None:
+                prob, digit = torch.softmax(classifier(images), dim=1).max(dim=1)
+                titles = [f"{d} {100 * p:.0f}%" for d, p in zip(digit.tolist(), prob.tolist())]
             if titles is None:
                 show_grid(images, nrow=nrow, ax=ax, title=title)
             else:
@@ -88,7 +116,7 @@ def _labelled_grid(ax, images, labels, nrow: int, title: str, band: int = 11):
     for k, label in enumerate(labels[:len(imgs)]):
         r, c = divmod(k, ncol)
         ax.text(c * cell_w + cell_w / 2, r * cell_h + band - 1, str(label), ha="center", va="bottom",
-                fontsize=11, fontweight="bold", color="C3")
+                fontsize=10, fontweight="bold", color="C3")
     ax.set_title(title)
     ax.axis("off")
     return ax

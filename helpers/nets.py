@@ -2,7 +2,47 @@
 
 from torch import nn
 
-__all__ = ["MlpVAE", "DigitClassifier"]
+__all__ = ["ConvVAE", "MlpVAE", "DigitClassifier"]
+
+
+class ConvVAE(nn.Module):
+    """The project's convolutional VAE: two stride-2 convolutions, a dense layer, and the mirror image.
+
+    Encoder: 1x28x28 -> C1x14x14 -> C2x7x7 (4x4 kernels, stride 2, BatchNorm, LeakyReLU 0.2)
+             -> H units -> 2D numbers, split into mu and log_var.
+    Decoder: D -> H -> C2x7x7 -> C1x14x14 -> 1x28x28 (transposed convolutions), sigmoid pixels.
+    encode(x (B, 784)) -> (mu (B, D), log_var (B, D)); decode(z (B, D)) -> x_hat (B, 784) in (0, 1).
+    """
+
+    def __init__(self, latent_dim: int = 4, channels: tuple = (32, 64), hidden_dim: int = 256):
+        super().__init__()
+        c1, c2 = channels
+        self.latent_dim, self.channels, self.hidden_dim = latent_dim, tuple(channels), hidden_dim
+
+        def act():
+            return nn.LeakyReLU(0.2)
+
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.BatchNorm2d(c1), act(),    # C1 x 14 x 14
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.BatchNorm2d(c2), act(),   # C2 x 7 x 7
+            nn.Flatten(), nn.Linear(c2 * 49, hidden_dim), act(), nn.Linear(hidden_dim, 2 * latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), act(), nn.Linear(hidden_dim, c2 * 49), act(),
+            nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.BatchNorm2d(c1), act(),  # C1 x 14 x 14
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Flatten(), nn.Sigmoid(),   # 784 pixels
+        )
+
+    def encode(self, x):
+        """Encode images x (B, 784) into (mu (B, D), log_var (B, D))."""
+        mu, log_var = self.encoder(x.reshape(len(x), -1)).chunk(2, dim=1)
+        return mu, log_var
+
+    def decode(self, z):
+        """Decode z (B, D) into images (B, 784) with pixels in (0, 1)."""
+        return self.decoder(z)
 
 
 class MlpVAE(nn.Module):

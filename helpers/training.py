@@ -2,6 +2,12 @@
 
 Nothing here knows a VAE loss: train_vae and evaluate_vae call the functions you pass,
 `loss_fn(x, x_hat, mu, log_var, labels) -> (loss, recon, kl)` and `reparameterize(mu, log_var) -> z`.
+
+Two budgets. "converge" trains until early stopping ends the run (the course's models, trained by
+``make reference`` and shipped in helpers/checkpoints/). "quick" (the default in a notebook) first looks
+for such a converged checkpoint trained with functions that give the same results as yours, and only
+when there is none trains a short run of CONFIG.quick_epochs, so that a notebook still runs in about a
+minute. VAE_COURSE_BUDGET=converge in the environment makes every run converge.
 """
 
 import hashlib
@@ -16,12 +22,52 @@ from .models import make_classifier
 from .utils import checkpoint_dir
 
 __all__ = ["split_validation", "function_fingerprint", "load_or_train", "train_vae", "evaluate_vae",
-           "fit_vae", "train_classifier", "progress_disabled"]
+           "fit_vae", "train_classifier", "progress_disabled", "shipped_checkpoint_dir", "training_budget"]
+
+BUDGETS = ("quick", "converge")
 
 
 def progress_disabled() -> bool:
-    """True while nbgrader autogrades (NBGRADER_EXECUTION is set): no progress bars then."""
+    """True while nbgrader autogrades (NBGRADER_EXECUTION is set): no progress lines then."""
     return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def shipped_checkpoint_dir() -> Path:
+    """The course's converged models, committed with the helpers (written by ``make reference``);
+    $VAE_COURSE_SHIPPED_CHECKPOINTS replaces the folder (make reference trains without them)."""
+    return Path(os.environ.get("VAE_COURSE_SHIPPED_CHECKPOINTS") or Path(__file__).resolve().parent / "checkpoints")
+
+
+def training_budget(budget=None) -> str:
+    """'quick' or 'converge': the argument, else $VAE_COURSE_BUDGET, else 'quick'."""
+    budget = budget or os.environ.get("VAE_COURSE_BUDGET") or "quick"
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown training budget {budget!r}: use 'quick' or 'converge' "
+                         "(argument budget= or the environment variable VAE_COURSE_BUDGET)")
+    return budget
+
+
+class _Progress:
+    """One line that updates in place in a notebook (an IPython display handle), so a saved notebook
+    keeps only its last state: no progress-bar residue. Silent outside a notebook and while autograding."""
+
+    def __init__(self, desc: str):
+        self.desc, self.handle = desc, None
+        if progress_disabled():
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import Pretty, display
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            self._pretty = Pretty
+            self.handle = display(Pretty(f"{desc}: starting"), display_id=True)
+
+    def update(self, text: str):
+        if self.handle is not None:
+            self.handle.update(self._pretty(f"{self.desc}: {text}"))
 
 
 def split_validation(x, y, fraction: float = CONFIG.val_fraction, seed: int = 0):
@@ -82,21 +128,41 @@ def _save_atomic(obj, path: Path):
             os.remove(tmp)
 
 
+def _compact(state: dict) -> dict:
+    """The state dict with its float32 tensors stored as float16 (half the size on disk); a tensor that
+    float16 cannot hold (|x| > 60000) stays float32."""
+    import torch
+
+    def fits(v):
+        return v.dtype == torch.float32 and (v.numel() == 0 or float(v.abs().max()) <= 6e4)
+
+    return {k: v.half() if fits(v) else v.clone() for k, v in state.items()}
+
+
+def _expand(state: dict, like: dict) -> dict:
+    return {k: v.to(like[k].dtype) if k in like else v for k, v in state.items()}
+
+
 def load_or_train(model, path, train_fn, force: bool = False):
     """Load model's weights and history from checkpoint `path`, or run train_fn() -> history and save both.
 
+    Weights are stored as float16. After training, the model takes the stored weights back, so a model
+    gives the same numbers whether it was just trained or loaded later.
     force=True always retrains (and overwrites the checkpoint). Returns the training history (a dict).
     """
     import torch
 
     path = Path(path)
+    like = model.state_dict()
     if path.exists() and not force:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(_expand(state["model"], like))
         model.checkpoint = str(path)
         return state["history"]
     history = train_fn()
-    _save_atomic({"model": model.state_dict(), "history": history}, path)
+    stored = _compact(model.state_dict())
+    _save_atomic({"model": stored, "history": history}, path)
+    model.load_state_dict(_expand(stored, like))
     model.checkpoint = str(path)
     return history
 
@@ -118,26 +184,39 @@ def evaluate_vae(model, x, labels, loss_fn, batch_size: int = 1000) -> dict:
 
 
 def train_vae(model, data, loss_fn, reparameterize, max_epochs: int = CONFIG.max_epochs,
-              config=CONFIG, desc: str = "training"):
-    """Train model on data.x_train with Adam and early stopping on a stratified validation split.
+              config=CONFIG, desc: str = "training", monitor=None):
+    """Train model on data.x_train with Adam, ReduceLROnPlateau and early stopping on a validation split.
 
     Each step: mu, log_var = model.encode(x); z = reparameterize(mu, log_var);
     (loss, recon, kl) = loss_fn(x, model.decode(z), mu, log_var, labels); loss.backward().
-    Keeps the weights of the epoch with the best validation loss.
-    Returns the history: per-epoch lists train_/val_ loss, recon and kl, plus best_epoch.
+    After each epoch the validation loss decides: a better one is kept; after config.lr_patience epochs
+    without one the learning rate is multiplied by config.lr_factor; after config.patience epochs without
+    one training stops. The model ends with the weights of its best epoch.
+    monitor: optional function model -> float, called (in eval mode) after every epoch.
+    Returns the history: per-epoch lists train_/val_ loss, recon and kl, lr (and monitor), plus
+    best_epoch (0-based), epochs (run), max_epochs and stopped_early.
     """
+    import time
+
     import torch
-    from tqdm.auto import tqdm
 
     x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_fraction, config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor,
+                                                           patience=config.lr_patience)
     order = torch.Generator().manual_seed(config.seed)
     keys = ("loss", "recon", "kl")
     history = {f"{part}_{k}": [] for part in ("train", "val") for k in keys}
+    history["lr"] = []
+    if monitor is not None:
+        history["monitor"] = []
     best, best_state, best_epoch, waited = float("inf"), None, -1, 0
-    for epoch in tqdm(range(max_epochs), desc=desc, disable=progress_disabled()):
+    progress, started = _Progress(desc), time.perf_counter()
+    epoch = -1
+    for epoch in range(max_epochs):
         model.train()
         sums = torch.zeros(3)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
         for idx in torch.randperm(len(x_tr), generator=order).split(config.batch_size):
             xb, yb = x_tr[idx], y_tr[idx]
             mu, log_var = model.encode(xb)
@@ -151,16 +230,27 @@ def train_vae(model, data, loss_fn, reparameterize, max_epochs: int = CONFIG.max
         val = evaluate_vae(model, x_val, y_val, loss_fn)
         for k in keys:
             history[f"val_{k}"].append(val[k])
+        if monitor is not None:
+            with torch.no_grad():
+                history["monitor"].append(float(monitor(model)))
         if val["loss"] < best:
             best, best_epoch, waited = val["loss"], epoch, 0
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         else:
             waited += 1
-            if waited >= config.patience:
-                break
+        scheduler.step(val["loss"])
+        progress.update(f"epoch {epoch + 1} of at most {max_epochs}, validation loss {val['loss']:.2f} "
+                        f"(best {best:.2f} at epoch {best_epoch + 1}), {time.perf_counter() - started:.0f} s")
+        if waited >= config.patience:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
-    history["best_epoch"] = best_epoch
+    history.update(best_epoch=best_epoch, epochs=epoch + 1, max_epochs=max_epochs,
+                   stopped_early=waited >= config.patience)
+    how = (f"stopped after {epoch + 1} epochs ({config.patience} without a better validation loss)"
+           if history["stopped_early"] else f"ran all {epoch + 1} epochs")
+    progress.update(f"{how}; kept epoch {best_epoch + 1} (validation loss {best:.2f}), "
+                    f"{time.perf_counter() - started:.0f} s")
     model.eval()
     return history
 
@@ -173,30 +263,70 @@ def _reset_parameters(model):
 
 
 def _data_key(data) -> list:
-    return [data.source, list(data.x_train.shape), round(float(data.x_train.sum()), 2), list(data.x_test.shape)]
+    # the sum in float64: a float32 sum depends on how many threads add it up (411045.5 on two threads,
+    # 411045.53 on one), which would change every key from one machine to the next
+    return [data.source, list(data.x_train.shape), round(float(data.x_train.double().sum()), 2), list(data.x_test.shape)]
 
 
-def fit_vae(model, data, loss_fn, reparameterize, name: str, init_from=None, max_epochs=None,
-            config=CONFIG, force: bool = False):
-    """Train-or-load a VAE: the checkpoint <checkpoint_dir>/<name>-<key>.pt is reused when it exists.
+def _existing(filename: str):
+    """The checkpoint `filename` in <checkpoint_dir>, else among the course's shipped models, else None."""
+    for folder in (checkpoint_dir(), shipped_checkpoint_dir()):
+        if (folder / filename).exists():
+            return folder / filename
+    return None
 
-    The key hashes the configuration, the data, the architecture, the starting weights (init_from,
-    a model fitted before) and the fingerprint of your loss_fn and reparameterize, so changing
-    any of them trains afresh. force=True retrains. Returns the history dict.
-    """
-    if max_epochs is None:
-        max_epochs = config.max_epochs if init_from is None else config.finetune_epochs
+
+# the constants that change how a model trains (the losses' constants, betas included, reach the key
+# through the fingerprint of the loss function); changing anything else in CONFIG keeps the checkpoints
+TRAINING_FIELDS = ("test_fraction", "val_fraction", "batch_size", "learning_rate", "lr_factor", "lr_patience",
+                   "max_epochs", "patience", "seed")
+QUICK_FIELDS = ("quick_epochs", "quick_finetune_epochs")
+
+
+def _vae_key(model, data, loss_fn, reparameterize, name, init_from, config, budget) -> str:
+    settings = config.as_dict()
+    fields = TRAINING_FIELDS + (QUICK_FIELDS if budget == "quick" else ())
     key = {
         "name": name,
-        "config": config.as_dict(),
-        "max_epochs": max_epochs,
+        "config": {k: settings[k] for k in fields},
+        "budget": budget,
         "data": _data_key(data),
-        "model": [type(model).__name__, getattr(model, "latent_dim", None), getattr(model, "hidden_dim", None)],
+        "model": [type(model).__name__, getattr(model, "latent_dim", None), getattr(model, "hidden_dim", None),
+                  list(getattr(model, "channels", ()))],
         "parent": getattr(init_from, "checkpoint_key", None) if init_from is not None else None,
         "functions": function_fingerprint(loss_fn, reparameterize, model.latent_dim),
     }
-    model.checkpoint_key = _digest(key)[:16]
-    path = checkpoint_dir() / f"mnist-{name}-{model.checkpoint_key}.pt"
+    return _digest(key)[:16]
+
+
+def fit_vae(model, data, loss_fn, reparameterize, name: str, init_from=None, config=CONFIG,
+            force: bool = False, budget=None, monitor=None):
+    """Train-or-load a VAE; returns its training history (a dict, see train_vae).
+
+    The checkpoint mnist-<name>-<key>.pt is looked up in <checkpoint_dir> and then among the course's
+    converged models (helpers/checkpoints/). The key hashes the configuration, the data, the architecture,
+    the starting weights (init_from, a model fitted before) and the fingerprint of your loss_fn and
+    reparameterize, so changing any of them trains afresh.
+
+    Without a converged checkpoint, budget "quick" (the default, see training_budget) trains
+    CONFIG.quick_epochs (quick_finetune_epochs with init_from) and "converge" trains until early
+    stopping. force=True retrains with the budget. monitor: see train_vae.
+    """
+    budget = training_budget(budget)
+    converged_key = _vae_key(model, data, loss_fn, reparameterize, name, init_from, config, "converge")
+    found = None if force else _existing(f"mnist-{name}-{converged_key}.pt")
+    if found is not None:
+        model.checkpoint_key = converged_key
+        history = load_or_train(model, found, None)
+        model.eval()
+        return history
+    if budget == "converge":
+        key, max_epochs = converged_key, config.max_epochs
+    else:
+        key = _vae_key(model, data, loss_fn, reparameterize, name, init_from, config, "quick")
+        max_epochs = config.quick_epochs if init_from is None else config.quick_finetune_epochs
+    model.checkpoint_key = key
+    path = checkpoint_dir() / f"mnist-{name}-{key}.pt"
 
     def train():
         import torch
@@ -206,7 +336,8 @@ def fit_vae(model, data, loss_fn, reparameterize, name: str, init_from=None, max
             model.load_state_dict(init_from.state_dict())
         else:  # the same initial weights whatever ran before
             _reset_parameters(model)
-        return train_vae(model, data, loss_fn, reparameterize, max_epochs=max_epochs, config=config, desc=name)
+        return train_vae(model, data, loss_fn, reparameterize, max_epochs=max_epochs, config=config,
+                         desc=f"{name} ({budget})", monitor=monitor)
 
     history = load_or_train(model, path, train, force=force)
     model.eval()
@@ -220,20 +351,22 @@ def train_classifier(data, config=CONFIG, force: bool = False):
     measure the test accuracy with h.accuracy(classifier, data.x_test, data.y_test).
     """
     model = make_classifier()
-    key = _digest({"config": config.as_dict(), "data": _data_key(data), "arch": repr(model)})[:16]
-    path = checkpoint_dir() / f"mnist-classifier-{key}.pt"
+    # the judge is the same for every seed of the VAEs: its key leaves out the seed (it always uses 0)
+    fixed = {k: v for k, v in config.as_dict().items() if k in ("val_fraction", "classifier_epochs")}
+    key = _digest({"config": fixed, "data": _data_key(data), "arch": repr(model)})[:16]
+    path = _existing(f"mnist-classifier-{key}.pt") or checkpoint_dir() / f"mnist-classifier-{key}.pt"
 
     def train():
         import torch
-        from tqdm.auto import tqdm
 
-        torch.manual_seed(config.seed)
+        torch.manual_seed(0)
         _reset_parameters(model)
-        x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_fraction, config.seed)
+        x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_fraction, 0)
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-        order = torch.Generator().manual_seed(config.seed)
+        order = torch.Generator().manual_seed(0)
         history = {"train_loss": [], "val_accuracy": []}
-        for _ in tqdm(range(config.classifier_epochs), desc="classifier", disable=progress_disabled()):
+        progress = _Progress("reference classifier")
+        for epoch in range(config.classifier_epochs):
             model.train()
             total = torch.zeros(())
             for idx in torch.randperm(len(x_tr), generator=order).split(64):
@@ -247,6 +380,7 @@ def train_classifier(data, config=CONFIG, force: bool = False):
                 acc = (model(x_val).argmax(1) == y_val).float().mean()
             history["train_loss"].append(float(total / len(x_tr)))
             history["val_accuracy"].append(float(acc))
+            progress.update(f"epoch {epoch + 1} of {config.classifier_epochs}, validation accuracy {float(acc):.3f}")
         return history
 
     history = load_or_train(model, path, train, force=force)

@@ -45,7 +45,7 @@ def tiny_data():
     return MnistData(x[:100], labels[:100], x[100:], labels[100:], source="tiny")
 
 
-TINY = replace(h.CONFIG, batch_size=32, max_epochs=3, finetune_epochs=2, patience=2, n_generated=50,
+TINY = replace(h.CONFIG, batch_size=32, max_epochs=3, quick_epochs=3, quick_finetune_epochs=2, patience=2, n_generated=50,
                hidden_dim=16)
 
 
@@ -242,7 +242,7 @@ def test_measure_vae_returns_the_contract_keys(tiny_data):
                      torch.nn.functional.one_hot(torch.tensor([6, 2]), 10).float(), torch.tensor([6, 2]))
     goal_z = torch.nn.functional.one_hot(torch.tensor([6, 6, 6, 5]), 10).float()
     m = h.measure_vae(_Identity(), fake, loss_fn, _ArgMax(), goal_z)
-    assert set(m) == {"recon", "kl", "recon_accuracy", "hit_rate_prior", "hit_rate_goal_prior"}
+    assert set(m) == {"loss", "recon", "kl", "recon_accuracy", "hit_rate_prior", "hit_rate_goal_prior", "confidence_prior"}
     assert all(type(v) is float for v in m.values())
     assert m["recon"] == pytest.approx(0.0) and m["recon_accuracy"] == pytest.approx(1.0)
     assert m["hit_rate_goal_prior"] == pytest.approx(0.75)
@@ -294,3 +294,179 @@ def test_helper_functions_have_docstrings():
     for name in ("load_mnist", "make_vae", "fit_vae", "train_vae", "evaluate_vae", "load_or_train", "train_classifier",
                  "measure_vae", "record_metrics", "sample_gmm", "fit_gmm", "hit_rate", "plot_history"):
         assert inspect.getdoc(getattr(h, name)), name
+
+
+# ---- convergence, budgets, shipped checkpoints, seeds ------------------------------------------------------
+
+def test_conv_vae_is_the_default_and_mlp_an_option():
+    conv, mlp = h.make_vae(), h.make_vae(architecture="mlp")
+    assert type(conv).__name__ == "ConvVAE" and conv.channels == h.CONFIG.channels
+    assert type(mlp).__name__ == "MlpVAE"
+    x = torch.rand(3, 784)
+    for model in (conv, mlp):
+        model.eval()
+        mu, log_var = model.encode(x)
+        assert mu.shape == log_var.shape == (3, h.CONFIG.latent_dim)
+        x_hat = model.decode(mu)
+        assert x_hat.shape == (3, 784) and bool(((x_hat > 0) & (x_hat < 1)).all())
+    with pytest.raises(ValueError, match="use 'conv' or 'mlp'"):
+        h.make_vae(architecture="resnet")
+
+
+def test_training_stops_early_and_halves_the_learning_rate(tiny_data):
+    """Random pixels give a validation loss that stops improving: the rate halves after lr_patience
+    epochs without a better one, and training stops after patience such epochs, before max_epochs."""
+    torch.manual_seed(0)
+    model = h.make_vae(latent_dim=2, hidden_dim=16)
+    cfg = replace(TINY, max_epochs=60, patience=4, lr_patience=1, learning_rate=0.05)
+    history = h.train_vae(model, tiny_data, loss_fn, reparameterize, max_epochs=60, config=cfg)
+    assert history["stopped_early"] and history["epochs"] < 60
+    assert history["epochs"] == history["best_epoch"] + 1 + cfg.patience
+    assert history["lr"][0] == pytest.approx(0.05) and min(history["lr"]) <= 0.025 + 1e-12
+    assert h.training_summary(history) == {"epochs": history["epochs"], "best_epoch": history["best_epoch"] + 1,
+                                           "max_epochs": 60, "stopped_early": True}
+
+
+def test_monitor_is_recorded_after_every_epoch(tiny_data):
+    torch.manual_seed(0)
+    model = h.make_vae(latent_dim=2, hidden_dim=16)
+    seen = []
+    history = h.train_vae(model, tiny_data, loss_fn, reparameterize, max_epochs=3, config=TINY,
+                          monitor=lambda m: seen.append(m.training) or len(seen))
+    assert history["monitor"] == [1.0, 2.0, 3.0][:history["epochs"]]
+    assert seen == [False] * history["epochs"], "the monitor sees the model in eval mode"
+
+
+def test_quick_budget_uses_a_converged_checkpoint_when_one_matches(ckpt, tiny_data, tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    monkeypatch.setenv("VAE_COURSE_SHIPPED_CHECKPOINTS", str(shipped))
+    cfg = replace(TINY, max_epochs=6, patience=2)
+    # the developers' run: converge, saved where VAE_COURSE_CHECKPOINTS points, then shipped
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(shipped))
+    ref = h.make_vae(latent_dim=2, hidden_dim=16)
+    ref_history = h.fit_vae(ref, tiny_data, loss_fn, reparameterize, name="b", config=cfg, budget="converge")
+    assert ref_history["max_epochs"] == 6
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(ckpt))
+    # a student with the same functions loads it: no training, same weights
+    mine = h.make_vae(latent_dim=2, hidden_dim=16)
+    mine_history = h.fit_vae(mine, tiny_data, loss_fn, reparameterize, name="b", config=cfg)
+    assert mine_history == ref_history and mine.checkpoint_key == ref.checkpoint_key
+    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), mine.state_dict().values()))
+    assert not ckpt.exists() or not list(ckpt.iterdir())
+    # other functions: a quick run of quick_epochs, saved in the student's folder, with another key
+    other = h.make_vae(latent_dim=2, hidden_dim=16)
+    other_history = h.fit_vae(other, tiny_data, buggy_loss_fn, reparameterize, name="b", config=cfg)
+    assert other_history["max_epochs"] == cfg.quick_epochs and other.checkpoint_key != ref.checkpoint_key
+    assert len(list(ckpt.glob("mnist-b-*.pt"))) == 1
+    # a child of the quick model is quick too (quick_finetune_epochs), and of the shipped one, loaded
+    child = h.make_vae(latent_dim=2, hidden_dim=16)
+    assert h.fit_vae(child, tiny_data, buggy_loss_fn, reparameterize, name="c", init_from=other,
+                     config=cfg)["max_epochs"] == cfg.quick_finetune_epochs
+    with pytest.raises(ValueError, match="use 'quick' or 'converge'"):
+        h.fit_vae(child, tiny_data, loss_fn, reparameterize, name="c", config=cfg, budget="fast")
+
+
+def test_checkpoints_store_float16_and_the_model_keeps_what_was_stored(ckpt, tiny_data):
+    model = h.make_vae(latent_dim=2, hidden_dim=16)
+    h.fit_vae(model, tiny_data, loss_fn, reparameterize, name="h", config=TINY)
+    (path,) = ckpt.glob("mnist-h-*.pt")
+    stored = torch.load(path, weights_only=True)["model"]
+    floats = [k for k, v in model.state_dict().items() if v.dtype == torch.float32]
+    assert floats and all(stored[k].dtype == torch.float16 for k in floats)
+    assert all(torch.equal(model.state_dict()[k], stored[k].float()) for k in floats)
+
+
+def test_training_fields_leave_measuring_constants_out_of_the_key(ckpt, tiny_data):
+    a = h.make_vae(latent_dim=2, hidden_dim=16)
+    h.fit_vae(a, tiny_data, loss_fn, reparameterize, name="k", config=TINY)
+    b = h.make_vae(latent_dim=2, hidden_dim=16)
+    h.fit_vae(b, tiny_data, loss_fn, reparameterize, name="k", config=replace(TINY, n_generated=7))
+    assert a.checkpoint_key == b.checkpoint_key
+    c = h.make_vae(latent_dim=2, hidden_dim=16)
+    h.fit_vae(c, tiny_data, loss_fn, reparameterize, name="k", config=replace(TINY, seed=1))
+    assert c.checkpoint_key != a.checkpoint_key
+
+
+def test_seed_from_the_environment_is_checked(monkeypatch):
+    from helpers import config
+
+    monkeypatch.setenv("VAE_COURSE_SEED", "2")
+    assert config._seed_from_environment() == 2
+    monkeypatch.setenv("VAE_COURSE_SEED", "two")
+    with pytest.raises(ValueError, match="VAE_COURSE_SEED='two' is not an integer"):
+        config._seed_from_environment()
+
+
+def test_aggregate_seeds_mean_and_standard_error():
+    per_seed = {s: {"base": {"recon": r, "best_epoch": b, "epochs": b + 10, "max_epochs": 200, "stopped_early": True}}
+                for s, r, b in ((0, 20.0, 40), (1, 22.0, 50), (2, 24.0, 45))}
+    row = h.aggregate_seeds(per_seed)["base"]
+    assert row["seeds"] == [0, 1, 2] and row["max_epochs"] == 200 and row["stopped_early"] == [True] * 3
+    # mean 22, sample sd 2, standard error 2 / sqrt(3)
+    assert row["recon"]["mean"] == pytest.approx(22.0) and row["recon"]["se"] == pytest.approx(2 / 3 ** 0.5)
+    assert row["best_epoch"]["values"] == [40, 50, 45]
+
+
+def test_seed_difference_is_paired():
+    models = {"a": {"seeds": [0, 1, 2], "x": {"values": [1.0, 2.0, 3.0]}},
+              "b": {"seeds": [0, 1, 2], "x": {"values": [0.5, 1.5, 2.0]}},
+              "c": {"seeds": [0, 1], "x": {"values": [0.0, 0.0]}}}
+    mean, se = h.seed_difference(models, "a", "b", "x")   # differences 0.5, 0.5, 1.0
+    assert mean == pytest.approx(2 / 3) and se == pytest.approx((1 / 12) ** 0.5 / 3 ** 0.5)
+    with pytest.raises(ValueError, match="same seeds"):
+        h.seed_difference(models, "a", "c", "x")
+
+
+def test_plot_hit_rates_marks_the_kept_epoch():
+    import matplotlib.pyplot as plt
+
+    ax = h.plot_hit_rates({"goal": {"monitor": [0.6, 0.4, 0.3], "best_epoch": 1}, "old": {"best_epoch": 0}},
+                          levels={"chance": 0.1})
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["goal"].get_ydata()) == [0.6, 0.4, 0.3]
+    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [0.4] for line in ax.get_lines())
+    assert "old (no per-epoch record in this checkpoint)" in lines and list(lines["chance"].get_ydata()) == [0.1, 0.1]
+    plt.close("all")
+
+
+def test_confidence_is_the_mean_top_softmax_probability():
+    # logits 0 everywhere: every digit 1/10; a one-hot logit of log(9 * 3): top probability 27 / (27 + 9) = 0.75
+    z = torch.cat([torch.zeros(2, 10), torch.nn.functional.one_hot(torch.tensor([6, 1]), 10).float() * float(torch.log(torch.tensor(27.0)))])
+    assert h.confidence(_Identity(), _ArgMax(), z) == pytest.approx((0.1 + 0.1 + 0.75 + 0.75) / 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("architecture", ["conv", "mlp"])
+def test_in_shifted_coordinates_is_the_same_vae_in_other_coordinates(architecture):
+    """The affine-equivalence argument of notebook 02, exactly: the copy decodes mu_p + sigma_p z as the model
+    decodes z, and its KL to N(mu_p, diag var_p) is the model's KL to N(0, I)."""
+    torch.manual_seed(0)
+    model = h.make_vae(latent_dim=3, hidden_dim=16, architecture=architecture).eval()
+    mu_p, var_p = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.25, 4.0, 1.5])
+    shifted = h.in_shifted_coordinates(model, mu_p, var_p)
+    z = torch.randn(5, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(shifted.decode(mu_p + var_p.sqrt() * z), model.decode(z), rtol=1e-5, atol=1e-5)
+        x = torch.rand(4, 784)
+        mu, log_var = model.encode(x)
+        mu2, log_var2 = shifted.encode(x)
+        torch.testing.assert_close(mu2, mu_p + var_p.sqrt() * mu, rtol=1e-5, atol=1e-5)
+        kl_model = 0.5 * (mu ** 2 + log_var.exp() - 1 - log_var).sum(1)
+        kl_shifted = 0.5 * (((mu2 - mu_p) ** 2 + log_var2.exp()) / var_p - 1 - log_var2 + torch.log(var_p)).sum(1)
+        torch.testing.assert_close(kl_shifted, kl_model, rtol=1e-5, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(model.encoder[0].parameters(), shifted.encoder[0].parameters()))
+
+
+def test_checkpoint_keys_do_not_depend_on_the_number_of_threads():
+    """A key computed on one thread must equal the key on two: the course's checkpoints are trained on one."""
+    from helpers.training import _data_key
+
+    data = h.load_mnist()
+    threads = torch.get_num_threads()
+    try:
+        keys = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            keys.append(_data_key(data))
+    finally:
+        torch.set_num_threads(threads)
+    assert keys[0] == keys[1]
