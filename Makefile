@@ -6,13 +6,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install sandbox course test lab release grade e2e bench help
+.PHONY: install sandbox course test lab release grade e2e bench help reference
 
 help:
 	@echo "make course   install (.venv), check the release, execute and autograde every notebook"
 	@echo "make test     the whole test suite"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make e2e      browser test of JupyterLab (headless chromium + chromium-driver) -> build/screenshots/"
+	@echo "make reference  train the MNIST models to convergence for every seed -> helpers/checkpoints/ (developers, ~30 min)"
 	@echo "make release  regenerate notebooks/ from solutions/ (instructors; FORCE=1 to replace edited files)"
 	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in sandboxed kernels -> build/grades-<name>.csv"
 	@echo "           [STUDENTS=a,b] [REGRADE=all] [TIMEOUT=600] [JOBS=n] [SANDBOX=none]   (see README, Grading a class)"
@@ -55,6 +56,11 @@ lab: $(STAMP)
 
 release: $(STAMP)
 	$(PY) scripts/release.py
+
+# The course's converged MNIST models and their seed table (helpers/checkpoints/): rebuild after changing
+# anything a checkpoint's key depends on. FRESH=1 forgets an interrupted run's checkpoints.
+reference: $(STAMP)
+	$(PY) scripts/reference.py $(if $(FRESH),--fresh,)
 
 grade: $(STAMP) sandbox
 	STUDENTS="$(STUDENTS)" REGRADE="$(REGRADE)" TIMEOUT="$(TIMEOUT)" JOBS="$(JOBS)" SANDBOX="$(SANDBOX)" \

@@ -2,23 +2,32 @@
 
 Exits non-zero unless notebooks/ matches what solutions/ generates, every solution executes
 without error, every reference scores full autograded marks and every untouched release scores 0.
+
+The MNIST notebooks run once per seed of h.CONFIG.seeds (VAE_COURSE_SEED); with the course's converged
+checkpoints (helpers/checkpoints/) they only load and measure. build/metrics.json gives every model's
+numbers as a mean and standard error over the seeds, and must equal helpers/checkpoints/metrics.json,
+the table the notebooks print (written by `make reference`, scripts/reference.py).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import coursetools as ct
 
 
-def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict) -> tuple[float, str | None]:
-    """Execute a notebook headless in out_dir; save it and its PNG figures. Return (seconds, error)."""
+def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict, allow_errors: bool = False) -> tuple[float, str | None]:
+    """Execute a notebook headless in out_dir; save it and its PNG figures. Return (seconds, error).
+
+    allow_errors=True runs every cell even after one raised (the error is still returned: the first one)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -26,7 +35,7 @@ def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict) -> tuple[float, 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(src, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(out_dir)}})
     old = dict(os.environ)
     os.environ.update(env)
@@ -41,6 +50,12 @@ def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict) -> tuple[float, 
         os.environ.clear()
         os.environ.update(old)
     nbformat.write(nb, out_dir / src.name)
+    if allow_errors and error is None:
+        for cell in nb.cells:
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
+                error = f"{errors[0].get('ename')}: {str(errors[0].get('evalue'))[:300]}"
+                break
     n = 0
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -51,20 +66,63 @@ def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict) -> tuple[float, 
     return seconds, error
 
 
-def merge_metrics(parts: Path, dest: Path) -> dict | None:
-    """Merge the per-model JSON files the MNIST notebooks wrote into build/metrics.json."""
-    files = sorted(parts.glob("*.json")) if parts.exists() else []
-    if not files:
+def run_series(series: list[tuple]) -> list[tuple[float, str | None]]:
+    """Execute notebooks one after the other (a later one may use what an earlier one trained).
+    Each item: (source, output folder, figure folder, environment[, allow_errors])."""
+    return [execute(*item) for item in series]
+
+
+def run_parallel(jobs: dict, workers: int = 2) -> dict:
+    """{job name: series} -> {job name: [(seconds, error)]}; series run in parallel processes, each
+    kernel on one thread (OMP_NUM_THREADS=1) so that two series share the two cores."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {name: pool.submit(run_series, series) for name, series in jobs.items()}
+        return {name: fut.result() for name, fut in futures.items()}
+
+
+def read_seed_parts(parts: Path) -> tuple[dict, float | None]:
+    """build/metrics_parts/seed<k>/<model>.json -> ({seed: {model: metrics}}, classifier accuracy)."""
+    per_seed, accuracy = {}, None
+    for folder in sorted(parts.glob("seed*")):
+        seed = int(folder.name[len("seed"):])
+        for f in sorted(folder.glob("*.json")):
+            data = json.loads(f.read_text())
+            if f.stem == "classifier":
+                accuracy = data["accuracy"]
+            else:
+                per_seed.setdefault(seed, {})[f.stem] = data
+    return per_seed, accuracy
+
+
+def seed_table(parts: Path, seeds) -> dict | None:
+    """The metrics of every seed's run merged into {"seeds", "classifier_accuracy", "models"}."""
+    import helpers as h
+
+    per_seed, accuracy = read_seed_parts(parts)
+    if not per_seed:
         return None
-    merged = {"classifier_accuracy": None, "models": {}}
-    for f in files:
-        data = json.loads(f.read_text())
-        if f.stem == "classifier":
-            merged["classifier_accuracy"] = data["accuracy"]
-        else:
-            merged["models"][f.stem] = data
-    dest.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    return merged
+    return {"seeds": sorted(per_seed), "classifier_accuracy": accuracy, "models": h.aggregate_seeds(per_seed)}
+
+
+def table_differences(ours: dict, reference: dict, tol: float = 1e-6) -> list[str]:
+    """Where two seed tables disagree (every mean and every per-seed value, to tol)."""
+    out = []
+    if ours.get("seeds") != reference.get("seeds"):
+        out.append(f"seeds {ours.get('seeds')} != {reference.get('seeds')}")
+    for name in sorted(set(ours["models"]) | set(reference["models"])):
+        a, b = ours["models"].get(name), reference["models"].get(name)
+        if a is None or b is None:
+            out.append(f"model {name}: only in {'the reference' if a is None else 'this run'}")
+            continue
+        for key in sorted(set(a) | set(b)):
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, dict) and isinstance(vb, dict):
+                pairs = zip(va["values"], vb["values"]) if len(va["values"]) == len(vb["values"]) else [(1, 0)]
+                if any(not math.isclose(x, y, rel_tol=tol, abs_tol=tol) for x, y in pairs):
+                    out.append(f"{name}.{key}: {va['values']} != {vb['values']}")
+            elif va != vb:
+                out.append(f"{name}.{key}: {va} != {vb}")
+    return out
 
 
 def main() -> int:
@@ -80,19 +138,33 @@ def main() -> int:
         diffs = ct.release_differences(ct.generate(release_root, a), ct.NOTEBOOKS / a)
         problems += [f"notebooks/{a}/{d} (run `make release`)" for d in diffs]
 
-    # 2. Execute every solution headless; keep executed copies and figures under build/.
+    # 2. Execute every solution headless; keep executed copies and figures under build/. The MNIST
+    #    notebooks run once per seed (seed 0's copies are the executed notebooks; the others give the
+    #    seed table), two series at a time.
+    import helpers as h
+
     parts = build / "metrics_parts"
     shutil.rmtree(parts, ignore_errors=True)
-    env = {"VAE_COURSE_METRICS_DIR": str(parts), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    exec_seconds, exec_errors = {}, {}
+    base_env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "OMP_NUM_THREADS": "1"}
+    jobs = {}
     for a in names:
-        for name in ct.notebook_names(a):
-            print(f"executing solutions/{a}/{name} ...", flush=True)
-            secs, err = execute(ct.SOLUTIONS / a / name, build / "executed" / a, build / "figures" / a, env)
-            exec_seconds[(a, name)] = secs
+        seeds = h.CONFIG.seeds if a == "mnist_vaes" else (0,)
+        for seed in seeds:
+            suffix = "" if seed == 0 else f"-seed{seed}"
+            env = dict(base_env, VAE_COURSE_SEED=str(seed), VAE_COURSE_METRICS_DIR=str(parts / f"seed{seed}"))
+            jobs[(a, seed)] = [(ct.SOLUTIONS / a / name, build / f"executed{suffix}" / a, build / f"figures{suffix}" / a, env)
+                               for name in ct.notebook_names(a)]
+    print(f"executing {sum(len(j) for j in jobs.values())} notebooks (the MNIST ones for seeds "
+          f"{', '.join(map(str, h.CONFIG.seeds))}), two at a time ...", flush=True)
+    results = run_parallel(jobs)
+    exec_seconds = {}
+    for (a, seed), series in jobs.items():
+        for (src, *_), (secs, err) in zip(series, results[(a, seed)]):
+            where = f"solutions/{a}/{src.name}" + (f" (seed {seed})" if seed else "")
+            if seed == 0:
+                exec_seconds[(a, src.name)] = secs
             if err:
-                exec_errors[(a, name)] = err
-                problems.append(f"solutions/{a}/{name} raised an error: {err}")
+                problems.append(f"{where} raised an error: {err}")
 
     # 3. Autograde the reference and the untouched release as a class of two: `make grade`'s workers,
     #    each in its own scratch course and gradebook, both at once.
@@ -136,7 +208,20 @@ def main() -> int:
             if abs(unt["auto"]) > 1e-9:
                 problems.append(f"{a}/{stem}: untouched release scored {unt['auto']:g}, expected exactly 0")
 
-    metrics = merge_metrics(parts, build / "metrics.json")
+    metrics = seed_table(parts, h.CONFIG.seeds)
+    if metrics is not None:
+        (build / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        shipped = h.shipped_checkpoint_dir() / "metrics.json"
+        if not shipped.exists():
+            problems.append(f"{shipped} is missing: run `make reference`")
+        else:
+            diffs = table_differences(metrics, json.loads(shipped.read_text()))
+            problems += [f"build/metrics.json differs from {shipped.relative_to(ct.ROOT)} (the table the notebooks "
+                         f"print; run `make reference`): {d}" for d in diffs[:10]]
+        for name, m in metrics["models"].items():
+            if not all(m.get("stopped_early", [False])):
+                problems.append(f"model {name}: early stopping did not end every seed's training "
+                                f"(best epochs {m['best_epoch']['values']} of at most {m['max_epochs']})")
     (build / "course.json").write_text(json.dumps({"rows": rows, "problems": problems}, indent=2) + "\n")
 
     print()
