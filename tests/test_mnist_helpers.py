@@ -358,7 +358,7 @@ def test_quick_budget_uses_a_converged_checkpoint_when_one_matches(ckpt, tiny_da
     other_history = h.fit_vae(other, tiny_data, buggy_loss_fn, reparameterize, name="b", config=cfg)
     assert other_history["max_epochs"] == cfg.quick_epochs and other.checkpoint_key != ref.checkpoint_key
     assert len(list(ckpt.glob("mnist-b-*.pt"))) == 1
-    # a child of the quick model is quick too (quick_finetune_epochs), and of the shipped one, loaded
+    # a child of the quick model is quick too: quick_finetune_epochs
     child = h.make_vae(latent_dim=2, hidden_dim=16)
     assert h.fit_vae(child, tiny_data, buggy_loss_fn, reparameterize, name="c", init_from=other,
                      config=cfg)["max_epochs"] == cfg.quick_finetune_epochs
