@@ -25,8 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import coursetools as ct  # noqa: E402
+from grading import course_dir as ct
 
 CONFIG = HERE / "jupyterhub_config.py"
 PROXY = "configurable-http-proxy"

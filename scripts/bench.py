@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import coursetools as ct
+from grading import course_dir as ct
+from grading.classroom import grade_class
+from grading.gradebook import scores
 
 RUNS = 3
 TARGETS = {"course_execute_s": 180.0, "autograde_s": 120.0, "train_overhead_ratio": 1.05, "peak_rss_mb": 2048.0,
@@ -103,7 +105,7 @@ def bench_autograde(workdir: Path) -> dict:
             start = time.perf_counter()
             ct.autograde(root, student, a)
             times.append(time.perf_counter() - start)
-            score = ct.scores(root, student, a)
+            score = scores(root, student, a)
             assert all(abs(s["auto"] - s["auto_max"]) < 1e-9 for s in score.values()), f"reference {a} not at full marks"
         out[a] = round(statistics.median(times), 2)
         print(f"  autograde {a:<38} {out[a]:7.2f} s", flush=True)
@@ -112,14 +114,12 @@ def bench_autograde(workdir: Path) -> dict:
 
 def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12, sandbox: str = "bwrap") -> float:
     """Submissions per minute when `make grade` grades a class of `size` (sandbox: bwrap or none)."""
-    import grade
-
     subs = workdir / f"class-{sandbox}"
     for k in range(size):
         src = ct.SOLUTIONS if k % 3 else ct.NOTEBOOKS  # two thirds complete, one third untouched
         shutil.copytree(src / assignment, subs / f"student{k:02d}" / assignment)
     start = time.perf_counter()
-    grade.grade_class(assignment, subs, workdir / f"class-out-{sandbox}", progress=False, sandbox=sandbox)
+    grade_class(assignment, subs, workdir / f"class-out-{sandbox}", progress=False, sandbox=sandbox)
     rate = size / ((time.perf_counter() - start) / 60)
     print(f"  class grading ({size} x {assignment}, {os.cpu_count()} workers, sandbox {sandbox}): "
           f"{rate:.1f} submissions/min", flush=True)

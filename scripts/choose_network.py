@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
-import coursetools as ct
+from grading import course_dir as ct
 
 CANDIDATES = {
     "conv 32-64-256 (the project's widths)": dict(architecture="conv", channels=(32, 64), hidden_dim=256),

@@ -11,118 +11,16 @@ the table the notebooks print (written by `make reference`, scripts/reference.py
 
 from __future__ import annotations
 
-import base64
 import json
-import math
-import os
 import shutil
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-import coursetools as ct
-
-
-def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict, allow_errors: bool = False) -> tuple[float, str | None]:
-    """Execute a notebook headless in out_dir; save it and its PNG figures. Return (seconds, error).
-
-    allow_errors=True runs every cell even after one raised (the error is still returned: the first one)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(src, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(out_dir)}})
-    old = dict(os.environ)
-    os.environ.update(env)
-    error = None
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1][:300]
-    finally:
-        seconds = time.perf_counter() - start
-        os.environ.clear()
-        os.environ.update(old)
-    nbformat.write(nb, out_dir / src.name)
-    if allow_errors and error is None:
-        for cell in nb.cells:
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            if errors:
-                error = f"{errors[0].get('ename')}: {str(errors[0].get('evalue'))[:300]}"
-                break
-    n = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png") if output.get("output_type") in ("display_data", "execute_result") else None
-            if png:
-                n += 1
-                (fig_dir / f"{src.stem}-{n:02d}.png").write_bytes(base64.b64decode(png))
-    return seconds, error
-
-
-def run_series(series: list[tuple]) -> list[tuple[float, str | None]]:
-    """Execute notebooks one after the other (a later one may use what an earlier one trained).
-    Each item: (source, output folder, figure folder, environment[, allow_errors])."""
-    return [execute(*item) for item in series]
-
-
-def run_parallel(jobs: dict, workers: int = 2) -> dict:
-    """{job name: series} -> {job name: [(seconds, error)]}; series run in parallel processes, each
-    kernel on one thread (OMP_NUM_THREADS=1) so that two series share the two cores."""
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(run_series, series) for name, series in jobs.items()}
-        return {name: fut.result() for name, fut in futures.items()}
-
-
-def read_seed_parts(parts: Path) -> tuple[dict, float | None]:
-    """build/metrics_parts/seed<k>/<model>.json -> ({seed: {model: metrics}}, classifier accuracy)."""
-    per_seed, accuracy = {}, None
-    for folder in sorted(parts.glob("seed*")):
-        seed = int(folder.name[len("seed"):])
-        for f in sorted(folder.glob("*.json")):
-            data = json.loads(f.read_text())
-            if f.stem == "classifier":
-                accuracy = data["accuracy"]
-            else:
-                per_seed.setdefault(seed, {})[f.stem] = data
-    return per_seed, accuracy
-
-
-def seed_table(parts: Path, seeds) -> dict | None:
-    """The metrics of every seed's run merged into {"seeds", "classifier_accuracy", "models"}."""
-    import helpers as h
-
-    per_seed, accuracy = read_seed_parts(parts)
-    if not per_seed:
-        return None
-    return {"seeds": sorted(per_seed), "classifier_accuracy": accuracy, "models": h.aggregate_seeds(per_seed)}
-
-
-def table_differences(ours: dict, reference: dict, tol: float = 1e-6) -> list[str]:
-    """Where two seed tables disagree (every mean and every per-seed value, to tol)."""
-    out = []
-    if ours.get("seeds") != reference.get("seeds"):
-        out.append(f"seeds {ours.get('seeds')} != {reference.get('seeds')}")
-    for name in sorted(set(ours["models"]) | set(reference["models"])):
-        a, b = ours["models"].get(name), reference["models"].get(name)
-        if a is None or b is None:
-            out.append(f"model {name}: only in {'the reference' if a is None else 'this run'}")
-            continue
-        for key in sorted(set(a) | set(b)):
-            va, vb = a.get(key), b.get(key)
-            if isinstance(va, dict) and isinstance(vb, dict):
-                pairs = zip(va["values"], vb["values"]) if len(va["values"]) == len(vb["values"]) else [(1, 0)]
-                if any(not math.isclose(x, y, rel_tol=tol, abs_tol=tol) for x, y in pairs):
-                    out.append(f"{name}.{key}: {va['values']} != {vb['values']}")
-            elif va != vb:
-                out.append(f"{name}.{key}: {va} != {vb}")
-    return out
+from grading import course_dir as ct
+from grading import sandbox as sb
+from grading.classroom import NO_SANDBOX, grade_class
+from grading.execute import run_parallel
+from grading.gradebook import scores
+from grading.seed_table import seed_table, table_differences
 
 
 def main() -> int:
@@ -168,8 +66,6 @@ def main() -> int:
 
     # 3. Autograde the reference and the untouched release as a class of two: `make grade`'s workers,
     #    each in its own scratch course and gradebook, both at once.
-    import grade
-    from grading import sandbox as sb
 
     # The reference and the untouched release are the course's own code: grading them needs no sandbox,
     # but uses it where it can run, so that `make course` also checks the sandbox works.
@@ -184,11 +80,11 @@ def main() -> int:
         shutil.copytree(release_root / "notebooks" / a, subs / "untouched" / a)
         print(f"autograding reference and untouched {a} ...", flush=True)
         out = build / "scratch" / f"grading-{a}"
-        for row in grade.grade_class(a, subs, out, progress=False, sandbox=sandbox):
-            if row["error"] and row["error"] != grade.NO_SANDBOX:
+        for row in grade_class(a, subs, out, progress=False, sandbox=sandbox):
+            if row["error"] and row["error"] != NO_SANDBOX:
                 problems.append(f"autograde of {row['student']}/{a}: {row['error']}")
         for student in ("reference", "untouched"):
-            graded[(student, a)] = ct.scores(out, student, a)
+            graded[(student, a)] = scores(out, student, a)
 
     for a in names:
         for name in ct.notebook_names(a):
@@ -208,7 +104,7 @@ def main() -> int:
             if abs(unt["auto"]) > 1e-9:
                 problems.append(f"{a}/{stem}: untouched release scored {unt['auto']:g}, expected exactly 0")
 
-    metrics = seed_table(parts, h.CONFIG.seeds)
+    metrics = seed_table(parts)
     if metrics is not None:
         (build / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         shipped = h.shipped_checkpoint_dir() / "metrics.json"

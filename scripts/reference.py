@@ -19,8 +19,9 @@ import shutil
 import sys
 import time
 
-import course
-import coursetools as ct
+from grading import course_dir as ct
+from grading.execute import run_parallel
+from grading.seed_table import seed_table
 
 
 def main() -> int:
@@ -50,11 +51,11 @@ def main() -> int:
                        True) for name in ct.notebook_names(a)]
     start = time.perf_counter()
     print(f"training every MNIST model to convergence for seeds {h.CONFIG.seeds}, two seeds at a time ...", flush=True)
-    results = course.run_parallel(jobs)
+    results = run_parallel(jobs)
     for seed, series in jobs.items():
         for (src, *_), (secs, err) in zip(series, results[seed]):
             print(f"  seed {seed} {src.name}: {secs:.0f} s" + (f" (first error, see {work}: {err})" if err else ""))
-    table = course.seed_table(parts, h.CONFIG.seeds)
+    table = seed_table(parts)
     expected = {"base", "base2d", "classifier"}
     missing = [f"seed {s}: {m}" for s in h.CONFIG.seeds for m in sorted(expected)
                if not (parts / f"seed{s}" / f"{m}.json").exists()]

@@ -2,7 +2,8 @@
 
 import pytest
 
-import coursetools as ct
+from grading import course_dir as ct
+from grading.gradebook import scores
 
 
 @pytest.fixture(scope="session")
@@ -17,5 +18,5 @@ def pipeline(tmp_path_factory):
         ct.submit(root, "untouched", a, release)
         for student in ("reference", "untouched"):
             ct.autograde(root, student, a)
-            results[(student, a)] = ct.scores(root, student, a)
+            results[(student, a)] = scores(root, student, a)
     return root, results

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-import coursetools as ct
+from grading import course_dir as ct
 import helpers as h
 
 

@@ -5,13 +5,16 @@ nbgrader_config.py registers grading.feedback.HideHiddenTests, which removes the
 """
 
 import re
+import subprocess
+import sys
 
 import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-import coursetools
-import feedback
+from grading import course_dir as coursetools
+from grading import feedback
+from grading.gradebook import scores as gradebook_scores
 
 ASSIGNMENT = "vae_by_hand"
 SOURCES = sorted((coursetools.SOLUTIONS / ASSIGNMENT).glob("*.ipynb"))
@@ -25,6 +28,12 @@ def graded(pipeline):
     return root
 
 
+def leak_check_cli(args: list[str]) -> subprocess.CompletedProcess:
+    """The leak check as an instructor runs it: `python scripts/feedback.py [FEEDBACK_DIR]`."""
+    return subprocess.run([sys.executable, str(coursetools.ROOT / "scripts" / "feedback.py"), *args],
+                          capture_output=True, text=True)
+
+
 def feedback_pages(root, student):
     pages = sorted((root / "feedback" / student / ASSIGNMENT).glob("*.html"))
     assert [p.stem for p in pages] == [p.stem for p in SOURCES], f"feedback for {student} is missing notebooks: {pages}"
@@ -34,7 +43,7 @@ def feedback_pages(root, student):
 @pytest.mark.parametrize("student", ["reference", "untouched"])
 def test_feedback_shows_the_scores(graded, student):
     """Every notebook's feedback states its total score, the one in the gradebook."""
-    scores = coursetools.scores(graded, student, ASSIGNMENT)
+    scores = gradebook_scores(graded, student, ASSIGNMENT)
     for page in feedback_pages(graded, student):
         text = feedback.html_text(page.read_text())
         total = re.search(rf"{page.stem} \(Score: ([0-9.]+) / ([0-9.]+)\)", text)
@@ -81,7 +90,7 @@ def test_the_leak_check_catches_nbgraders_default_rendering(graded):
     leaky = graded / "leaky"
     leaky.mkdir()
     (leaky / "page.html").write_text(html)
-    assert feedback.main([str(leaky)]) == 1
+    assert leak_check_cli([str(leaky)]).returncode == 1
 
 
 def hide_hidden_tests():
@@ -122,7 +131,7 @@ def test_cells_without_hidden_tests_are_left_alone():
     assert nb.cells[0].source == "assert 1 + 1 == 2" and nb.cells[0].outputs[0]["traceback"] == ["tb"]
 
 
-def test_leak_check_rejects_a_missing_folder(tmp_path, capsys):
-    assert feedback.main([str(tmp_path / "nope")]) == 2
-    assert "not a folder" in capsys.readouterr().err
-    assert feedback.main([str(tmp_path)]) == 2  # exists but holds no .html
+def test_leak_check_rejects_a_missing_folder(tmp_path):
+    missing = leak_check_cli([str(tmp_path / "nope")])
+    assert missing.returncode == 2 and "not a folder" in missing.stderr
+    assert leak_check_cli([str(tmp_path)]).returncode == 2  # exists but holds no .html

@@ -11,8 +11,9 @@ import sqlite3
 import pytest
 from nbgrader.api import Gradebook
 
-import coursetools as ct
-import grade
+from grading import course_dir as ct
+from grading import classroom
+from grading import gradebook
 from grading import sandbox as sb
 
 A = "vae_by_hand"
@@ -55,16 +56,16 @@ def term(tmp_path_factory):
     out = tmp_path_factory.mktemp("grading") / A
     submit(subs, "alice", ct.SOLUTIONS)
     submit(subs, "bob", ct.NOTEBOOKS)
-    runs = {"first": grade.grade_class(A, subs, out, progress=False)}
+    runs = {"first": classroom.grade_class(A, subs, out, progress=False)}
     cell = hand_cell_name(out / "gradebook.db")
     set_hand_grade(out / "gradebook.db", "alice", cell, 2.0, "clear and complete")
-    runs["nothing_new"] = grade.grade_class(A, subs, out, progress=False)
+    runs["nothing_new"] = classroom.grade_class(A, subs, out, progress=False)
     submit(subs, "carol", ct.SOLUTIONS)  # a late submission
-    runs["late"] = grade.grade_class(A, subs, out, progress=False)
+    runs["late"] = classroom.grade_class(A, subs, out, progress=False)
     after_late = hand_grade(out / "gradebook.db", "alice", cell)
-    runs["alice_again"] = grade.grade_class(A, subs, out, progress=False, students=["alice"])
+    runs["alice_again"] = classroom.grade_class(A, subs, out, progress=False, students=["alice"])
     after_alice = hand_grade(out / "gradebook.db", "alice", cell)
-    runs["everyone"] = grade.grade_class(A, subs, out, progress=False, regrade_all=True)
+    runs["everyone"] = classroom.grade_class(A, subs, out, progress=False, regrade_all=True)
     return {"runs": {k: {r["student"]: r for r in v} for k, v in runs.items()}, "out": out, "cell": cell,
             "after_late": after_late, "after_alice": after_alice, "subs": subs}
 
@@ -106,7 +107,7 @@ def test_regrade_all_keeps_every_hand_grade(term):
 def test_the_csv_is_per_assignment(term, tmp_path, monkeypatch):
     monkeypatch.setattr(ct, "BUILD", tmp_path)
     table = list(term["runs"]["everyone"].values())
-    grade.write_csv(tmp_path / f"grades-{A}.csv", table)
+    classroom.write_csv(tmp_path / f"grades-{A}.csv", table)
     rows = list(csv.DictReader(open(tmp_path / f"grades-{A}.csv")))
     assert [r["student"] for r in rows] == ["alice", "bob", "carol"] and "error" in rows[0]
 
@@ -129,7 +130,7 @@ def test_the_merge_rejects_a_tampered_gradebook_and_copies_only_its_own_student(
     tampered = _worker_db(tmp_path, out / "gradebook.db", "alice", trigger)
     errors = {}
     dest = tmp_path / "class.db"
-    grade.build_class_gradebook(out / "template" / "gradebook.db", dest, None, {"alice": tampered}, [], errors)
+    gradebook.build_class_gradebook(out / "template" / "gradebook.db", dest, None, {"alice": tampered}, [], errors)
     assert "rejected" in errors["alice"] and "trigger" in errors["alice"]
     con = sqlite3.connect(dest)
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone() == (0,)
@@ -138,7 +139,7 @@ def test_the_merge_rejects_a_tampered_gradebook_and_copies_only_its_own_student(
     # an untampered worker gradebook that also holds other students' rows: only its own student is copied
     honest = _worker_db(tmp_path, out / "gradebook.db", "bob")
     errors = {}
-    grade.build_class_gradebook(out / "template" / "gradebook.db", dest, None, {"bob": honest}, [], errors)
+    gradebook.build_class_gradebook(out / "template" / "gradebook.db", dest, None, {"bob": honest}, [], errors)
     con = sqlite3.connect(dest)
     assert [r[0] for r in con.execute("SELECT id FROM student")] == ["bob"]
     con.close()
@@ -147,8 +148,8 @@ def test_the_merge_rejects_a_tampered_gradebook_and_copies_only_its_own_student(
 def test_without_a_sandbox_every_row_says_so(tmp_path):
     subs = tmp_path / "subs"
     submit(subs, "dana", ct.NOTEBOOKS)
-    rows = grade.grade_class(A, subs, tmp_path / "out", progress=False, sandbox="none")
-    assert rows[0]["error"].startswith(grade.NO_SANDBOX)
+    rows = classroom.grade_class(A, subs, tmp_path / "out", progress=False, sandbox="none")
+    assert rows[0]["error"].startswith(classroom.NO_SANDBOX)
 
 
 def test_where_bubblewrap_cannot_run_grading_stops_and_names_the_fix(tmp_path, monkeypatch):
@@ -158,7 +159,7 @@ def test_where_bubblewrap_cannot_run_grading_stops_and_names_the_fix(tmp_path, m
         subs = tmp_path / "subs"
         submit(subs, "erin", ct.NOTEBOOKS)
         with pytest.raises(SystemExit) as info:
-            grade.grade_class(A, subs, tmp_path / "out", progress=False, sandbox="bwrap")
+            classroom.grade_class(A, subs, tmp_path / "out", progress=False, sandbox="bwrap")
     finally:
         sb.sandbox_problem.cache_clear()
     message = str(info.value)

@@ -21,8 +21,9 @@ import pytest
 
 import attacks
 import catalog
-import coursetools as ct
-import grade
+from grading import course_dir as ct
+from grading import classroom
+from grading.gradebook import cell_scores
 
 GOLDEN = catalog.ROOT / "tests" / "golden_scores.json"
 # A short cell timeout keeps the infinite-loop entry cheap; every honest cell finishes in a few seconds.
@@ -116,10 +117,10 @@ def graded(tmp_path_factory):
         out = tmp_path_factory.mktemp(f"graded-{a}") / a
         extra = [f"--Execute.timeout={TIMEOUTS[a]}"] if a in TIMEOUTS else []
         with bait(subs):
-            table = grade.grade_class(a, subs, out, extra=extra, progress=False, timeout=SUBMISSION_TIMEOUT[a])
+            table = classroom.grade_class(a, subs, out, extra=extra, progress=False, timeout=SUBMISSION_TIMEOUT[a])
         GRADED_CLASSES[a] = {"out": out, "subs": subs, "survivors": survivors(), "students": students}
         by_student = {r["student"]: r for r in table}
-        cells = grade.cell_scores(out / "gradebook.db", a)
+        cells = cell_scores(out / "gradebook.db", a)
         # report every entry under its own name, with only its own notebook
         rows[a] = {"reference": by_student["reference"], "untouched": by_student["untouched"]}
         scores[a] = {"reference": cells["reference"], "untouched": cells["untouched"]}

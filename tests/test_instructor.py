@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import coursetools as ct
+from grading import course_dir as ct
 from grading import rubric
 
 ROOT = ct.ROOT

@@ -2,7 +2,7 @@
 
 import pytest
 
-import coursetools as ct
+from grading import course_dir as ct
 
 
 @pytest.fixture(scope="module")

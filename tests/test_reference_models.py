@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-import course
+from grading.seed_table import seed_table, table_differences
 import helpers as h
 
 SHIPPED = h.shipped_checkpoint_dir()
@@ -50,22 +50,22 @@ def test_the_base_vae_reads_back_what_notebook_01_and_the_readme_say():
 
 def test_table_differences_names_what_changed():
     ours = json.loads(json.dumps(TABLE))
-    assert course.table_differences(ours, TABLE) == []
+    assert table_differences(ours, TABLE) == []
     ours["models"]["goal"]["recon"]["values"][1] += 1e-3
     del ours["models"]["gmm"]
-    diffs = course.table_differences(ours, TABLE)
+    diffs = table_differences(ours, TABLE)
     assert any(d.startswith("goal.recon:") for d in diffs) and "model gmm: only in the reference" in diffs
 
 
 def test_readme_results_table_is_the_seed_table():
-    import coursetools as ct
-    import results_table
+    from grading import course_dir as ct
+    from grading.seed_table import readme_table
 
     readme = (ct.ROOT / "README.md").read_text()
     begin, end = "<!-- mnist-results:begin -->\n", "\n<!-- mnist-results:end -->"
     assert begin in readme and end in readme, "README.md lost the markers around the MNIST results table"
     block = readme.split(begin, 1)[1].split(end, 1)[0]
-    assert block == results_table.render(TABLE), (
+    assert block == readme_table(TABLE), (
         "README.md's MNIST table differs from helpers/checkpoints/metrics.json: paste the output of "
         "`.venv/bin/python scripts/results_table.py`")
 
@@ -77,8 +77,8 @@ def test_seed_table_merges_every_seed_s_metrics_files(tmp_path):
         (folder / "classifier.json").write_text(json.dumps({"accuracy": 0.968}))
         (folder / "base.json").write_text(json.dumps({"recon": recon, "best_epoch": 40 + seed, "epochs": 50 + seed,
                                                       "max_epochs": 200, "stopped_early": True}))
-    table = course.seed_table(tmp_path, (0, 1, 2))
+    table = seed_table(tmp_path)
     assert table["seeds"] == [0, 1, 2] and table["classifier_accuracy"] == pytest.approx(0.968)
     assert table["models"]["base"]["recon"]["mean"] == pytest.approx(22.0)
     assert table["models"]["base"]["best_epoch"]["values"] == [40, 41, 42]
-    assert course.seed_table(tmp_path / "nothing", (0,)) is None
+    assert seed_table(tmp_path / "nothing") is None

@@ -6,8 +6,8 @@ import shutil
 import nbformat
 import pytest
 
-import coursetools as ct
-import release
+from grading import course_dir as ct
+from grading import release
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import coursetools
-import e2e
+from grading import course_dir as coursetools
+import chromium_lab as lab_tools
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "vae_by_hand"
@@ -44,25 +44,25 @@ def course(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lab(course):
-    problem = e2e.missing_browser()
+    problem = lab_tools.missing_browser()
     if problem:
         pytest.fail(problem, pytrace=False)
-    with e2e.LabServer(course) as server:
+    with lab_tools.LabServer(course) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def browser(lab):
-    for old in e2e.SCREENSHOTS.glob("*.png"):  # screenshots of an earlier run (e.g. FAILED-*) would mislead
+    for old in lab_tools.SCREENSHOTS.glob("*.png"):  # screenshots of an earlier run (e.g. FAILED-*) would mislead
         if not old.name.startswith("hub-"):  # test_hub.py clears and writes its own
             old.unlink()
-    with e2e.Browser() as b:
+    with lab_tools.Browser() as b:
         yield b
 
 
 @pytest.fixture
 def page(browser, lab):
-    return e2e.LabPage(browser.driver, lab)
+    return lab_tools.LabPage(browser.driver, lab)
 
 
 @pytest.hookimpl(hookwrapper=True)

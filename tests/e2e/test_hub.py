@@ -24,8 +24,8 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-import coursetools as ct
-import e2e
+from grading import course_dir as ct
+import chromium_lab as lab_tools
 
 ASSIGNMENT = "vae_by_hand"
 RUBRIC = ("**Rubric ({points:g} points)**\n- ({half:g} pt) names what the measured numbers show\n"
@@ -66,13 +66,13 @@ def add_rubrics(course) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    if e2e.missing_browser():
-        pytest.fail(e2e.missing_browser(), pytrace=False)
-    for old in e2e.SCREENSHOTS.glob("hub-*.png"):  # an earlier run's would mislead
+    if lab_tools.missing_browser():
+        pytest.fail(lab_tools.missing_browser(), pytrace=False)
+    for old in lab_tools.SCREENSHOTS.glob("hub-*.png"):  # an earlier run's would mislead
         old.unlink()
     run = hub_module()
     state = tmp_path_factory.mktemp("hub")
-    h = run.Hub(state, port=e2e.free_port(), api_port=e2e.free_port(), proxy_api_port=e2e.free_port(),
+    h = run.Hub(state, port=lab_tools.free_port(), api_port=lab_tools.free_port(), proxy_api_port=lab_tools.free_port(),
                 students=("alice", "bob"), password="class-test-password")
     run.prepare(h.state, h.instructor)
     h.manual = add_rubrics(h.course())
@@ -82,7 +82,7 @@ def hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver(hub):
-    with e2e.Browser() as b:
+    with lab_tools.Browser() as b:
         b.driver.set_page_load_timeout(300)  # the formgrader's pages are slow on a busy machine
         yield b.driver
 
@@ -92,24 +92,24 @@ def css(driver, selector):
 
 
 def shot(driver, name):
-    e2e.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(e2e.SCREENSHOTS / f"{name}.png"))
+    lab_tools.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(lab_tools.SCREENSHOTS / f"{name}.png"))
 
 
 def login(driver, hub, user):
     # JupyterHub's cookies are path-scoped (/hub/, /user/<name>/): log out through the hub, which clears them
     driver.get(f"{hub.base}/hub/logout")
     driver.get(f"{hub.base}/hub/login")
-    e2e.wait_for(lambda: css(driver, "#username_input"), 180, "the hub's login form")
+    lab_tools.wait_for(lambda: css(driver, "#username_input"), 180, "the hub's login form")
     css(driver, "#username_input")[0].send_keys(user)
     css(driver, "#password_input")[0].send_keys(hub.password)
     css(driver, "#login_submit")[0].click()
-    e2e.wait_for(lambda: f"/user/{user}/lab" in driver.current_url and css(driver, ".lm-MenuBar-item"), 600,
+    lab_tools.wait_for(lambda: f"/user/{user}/lab" in driver.current_url and css(driver, ".lm-MenuBar-item"), 600,
                  f"{user}'s JupyterLab")
 
 
 def nbgrader_menu(driver, item):
-    page = e2e.LabPage(driver, None)
+    page = lab_tools.LabPage(driver, None)
     page.open_menu("Nbgrader")
     page.menu_item(item).click()
 
@@ -117,7 +117,7 @@ def nbgrader_menu(driver, item):
 def formgrader(driver, hub, path):
     driver.get(f"{hub.base}/user/{hub.instructor}/formgrader/{path}")
     try:
-        e2e.wait_for(lambda: driver.execute_script("return window.models !== undefined && window.models.loaded === true"),
+        lab_tools.wait_for(lambda: driver.execute_script("return window.models !== undefined && window.models.loaded === true"),
                      180, f"the formgrader's {path} page")
     except TimeoutError as err:
         raise TimeoutError(f"{err}; browser console: {driver.get_log('browser')}") from None
@@ -126,10 +126,10 @@ def formgrader(driver, hub, path):
 def click_and_confirm(driver, row, column, what, timeout=180):
     """Click the formgrader's action link in `column` of `row` and wait for its success dialog."""
     row.find_elements("css selector", f"td.{column} a")[0].click()
-    modal = e2e.wait_for(lambda: css(driver, "#success-modal.in, #error-modal.in"), timeout, what)[0]
+    modal = lab_tools.wait_for(lambda: css(driver, "#success-modal.in, #error-modal.in"), timeout, what)[0]
     assert modal.get_attribute("id") == "success-modal", f"{what} failed: {modal.text}"
     modal.find_elements("css selector", "button")[-1].click()
-    e2e.wait_for(lambda: not css(driver, ".modal.in"), 10, "the dialog to close")
+    lab_tools.wait_for(lambda: not css(driver, ".modal.in"), 10, "the dialog to close")
 
 
 def table_row(driver, column, text):
@@ -148,16 +148,16 @@ def assignment_list(driver, section, label):
             if ASSIGNMENT in item.text:
                 return [b for b in item.find_elements("css selector", "button") if b.text.strip().lower() == label.lower()]
         return []
-    return e2e.wait_for(button, 60, f"the {label!r} button of {ASSIGNMENT} ({section})")[0]
+    return lab_tools.wait_for(button, 60, f"the {label!r} button of {ASSIGNMENT} ({section})")[0]
 
 
 def nbgrader_menu_items(driver) -> set[str]:
-    page = e2e.LabPage(driver, None)
+    page = lab_tools.LabPage(driver, None)
     page.open_menu("Nbgrader")
     page.menu_item("Assignment List")
     items = {e.text.strip() for e in css(driver, ".lm-Menu-item .lm-Menu-itemLabel") if e.text.strip()}
     ActionChains(driver).send_keys(Keys.ESCAPE).perform()  # to the open menu, which has the focus
-    e2e.wait_for(lambda: not css(driver, ".lm-Menu"), 10, "the Nbgrader menu to close")
+    lab_tools.wait_for(lambda: not css(driver, ".lm-Menu"), 10, "the Nbgrader menu to close")
     return items
 
 
@@ -170,10 +170,10 @@ def student_submits(driver, hub, student, work):
     assignment_list(driver, "released", "fetch").click()
     home = hub.state / "home" / student / ASSIGNMENT
     expected = len(ct.notebook_names(ASSIGNMENT))
-    e2e.wait_for(lambda: len(list(home.glob("*.ipynb"))) == expected, 60, f"{student}'s fetched notebooks")
+    lab_tools.wait_for(lambda: len(list(home.glob("*.ipynb"))) == expected, 60, f"{student}'s fetched notebooks")
     work(home)
     assignment_list(driver, "fetched", "Submit").click()
-    e2e.wait_for(lambda: css(driver, "#submitted_assignments_list .list_item") and
+    lab_tools.wait_for(lambda: css(driver, "#submitted_assignments_list .list_item") and
                  ASSIGNMENT in css(driver, "#submitted_assignments_list")[0].text, 60, f"{student}'s submission")
 
 
@@ -217,7 +217,7 @@ def walk_the_term(hub, driver):
     assert {"Formgrader", "Course List", "Assignment List"} <= nbgrader_menu_items(driver)
     assert "Create Assignment" in driver.execute_script("return document.body.innerText;")
     nbgrader_menu(driver, "Formgrader")
-    e2e.wait_for(lambda: css(driver, "#formgrader-iframe iframe"), 30, "the formgrader in JupyterLab")
+    lab_tools.wait_for(lambda: css(driver, "#formgrader-iframe iframe"), 30, "the formgrader in JupyterLab")
     time.sleep(2)
     shot(driver, "hub-01-instructor-formgrader")
     formgrader(driver, hub, "manage_assignments")
@@ -266,7 +266,7 @@ def walk_the_term(hub, driver):
     # -- ... grades the discussions by hand, the rubric under each answer, the maths typeset ---------------
     for number, (submission_id, notebook, grade_id, max_score) in enumerate(to_grade):
         driver.get(f"{hub.base}/user/{hub.instructor}/formgrader/submissions/{submission_id}/")
-        e2e.wait_for(lambda: mathjax_done(driver), 60, f"MathJax to typeset {notebook}")
+        lab_tools.wait_for(lambda: mathjax_done(driver), 60, f"MathJax to typeset {notebook}")
         answer = css(driver, f"input.score#{grade_id}")[0]
         panel = driver.execute_script("return arguments[0].closest('.cell');", answer)
         below = driver.execute_script("return arguments[0].nextElementSibling.innerText;", panel)
@@ -276,7 +276,7 @@ def walk_the_term(hub, driver):
         answer.clear()
         answer.send_keys(f"{max_score:g}")
         answer.send_keys("\t")
-        e2e.wait_for(lambda: driver.execute_script(
+        lab_tools.wait_for(lambda: driver.execute_script(
             "return arguments[0].closest('.cell').querySelector('.score-saved').style.display !== 'none'", answer),
             20, "the hand grade to be saved")
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -80);", panel)
@@ -297,12 +297,12 @@ def walk_the_term(hub, driver):
         click_and_confirm(driver, table_row(driver, "student-id", student), "release-feedback", f"feedback for {student}")
     login(driver, hub, "alice")
     assignment_list(driver, "submitted", "Fetch Feedback").click()
-    e2e.wait_for(lambda: "(view feedback)" in css(driver, "#submitted_assignments_list")[0].text, 60, "alice's feedback")
+    lab_tools.wait_for(lambda: "(view feedback)" in css(driver, "#submitted_assignments_list")[0].text, 60, "alice's feedback")
     shot(driver, "hub-07-feedback-fetched")
     home = hub.state / "home" / "alice"
     page = sorted(home.glob(f"{ASSIGNMENT}/feedback/*/02_latent_collapse_and_beta.html"))[-1]
     driver.get(f"{hub.base}/user/alice/files/{page.relative_to(home).as_posix()}")
-    e2e.wait_for(lambda: mathjax_done(driver), 60, "MathJax to typeset the feedback")
+    lab_tools.wait_for(lambda: mathjax_done(driver), 60, "MathJax to typeset the feedback")
     text = driver.execute_script("return document.body.innerText;")
     assert "Rubric (" not in text and "$" not in rendered_markdown_text(driver) and math_errors(driver) == 0
     assert "BEGIN HIDDEN TESTS" not in text

@@ -7,7 +7,7 @@ Screenshots go to build/screenshots/.
 
 from selenium.webdriver.common.action_chains import ActionChains
 
-import e2e
+import chromium_lab as lab_tools
 
 NOTEBOOK = "01_forward_pass_and_losses.ipynb"
 SOLUTION = f"solutions/vae_by_hand/{NOTEBOOK}"
@@ -38,7 +38,7 @@ def test_nbgrader_extension_loads_without_errors(page):
     # the student's assignment list opens from the Nbgrader menu
     page.click([m for m in page.find(".lm-MenuBar-item") if m.text.strip() == "Nbgrader"][0])
     page.menu_item("Assignment List").click()
-    released = e2e.wait_for(lambda: [e for e in page.find("#released_assignments_list") if "vae_by_hand" in e.text],
+    released = lab_tools.wait_for(lambda: [e for e in page.find("#released_assignments_list") if "vae_by_hand" in e.text],
                             30, "the released assignment vae_by_hand in nbgrader's assignment list")[0]
     page.screenshot("00_nbgrader_assignment_list")
     assert "Fetch" in released.text, f"the released assignment has no Fetch button: {released.text}"
@@ -104,7 +104,7 @@ def test_latent_explorer_follows_the_slider(page):
     page.open("widgets_demo.ipynb")
     page.run_all()
     assert not page.error_texts(), f"the widget notebook shows errors: {page.error_texts()}"
-    explorer = e2e.wait_for(lambda: page.find(".vae-latent-explorer"), 30, "the latent explorer widget")[0]
+    explorer = lab_tools.wait_for(lambda: page.find(".vae-latent-explorer"), 30, "the latent explorer widget")[0]
     sliders = explorer.find_elements("css selector", ".widget-slider")
     assert len(sliders) == 2, f"expected 2 sliders (z_1, z_2), found {len(sliders)}"
     image = explorer.find_elements("css selector", "img")[0]
@@ -115,14 +115,14 @@ def test_latent_explorer_follows_the_slider(page):
 
     handle = sliders[0].find_elements("css selector", ".noUi-handle")[0]
     ActionChains(page.driver).drag_and_drop_by_offset(handle, 60, 0).perform()
-    e2e.wait_for(lambda: image.get_attribute("src") != before_src, 30, "the decoded image to change")
-    e2e.wait_for(lambda: explorer.text != before_text and "z = (0.00, 0.00)" not in explorer.text, 30,
+    lab_tools.wait_for(lambda: image.get_attribute("src") != before_src, 30, "the decoded image to change")
+    lab_tools.wait_for(lambda: explorer.text != before_text and "z = (0.00, 0.00)" not in explorer.text, 30,
                  "the caption to show the new z")
     assert caption, "the explorer has no caption"
-    e2e.wait_for(page.kernel_idle, 30, "the kernel to go idle")
+    lab_tools.wait_for(page.kernel_idle, 30, "the kernel to go idle")
     page.screenshot("06_latent_explorer_after_drag")
 
-    interp = e2e.wait_for(lambda: page.find(".vae-interpolation-explorer"), 30, "the interpolation explorer")[0]
+    interp = lab_tools.wait_for(lambda: page.find(".vae-interpolation-explorer"), 30, "the interpolation explorer")[0]
     assert len(interp.find_elements("css selector", "img")) == 3, "the interpolation explorer shows a, the mix, and b"
     page.scroll_to(interp)
     page.screenshot("07_interpolation_explorer")
@@ -132,8 +132,8 @@ def test_latent_explorer_follows_the_slider(page):
 
 def test_feedback_page_is_readable_and_shows_no_hidden_tests(page, course):
     """An autograded untouched submission gets feedback HTML with its scores and no hidden-test code."""
-    import coursetools
-    import feedback
+    from grading import course_dir as coursetools
+    from grading import feedback
 
     coursetools.run_nbgrader(["generate_assignment", "vae_by_hand", "--force"], course)
     coursetools.submit(course, "student", "vae_by_hand", coursetools.NOTEBOOKS / "vae_by_hand")
@@ -142,7 +142,7 @@ def test_feedback_page_is_readable_and_shows_no_hidden_tests(page, course):
     html = course / "feedback" / "student" / "vae_by_hand" / NOTEBOOK.replace(".ipynb", ".html")
     assert html.exists(), "nbgrader generate_feedback wrote no HTML"
     page.driver.get(html.as_uri())
-    e2e.wait_for(lambda: "01_forward_pass_and_losses (Score: 0.0 / 14.0)" in page.find("body")[0].text, 30,
+    lab_tools.wait_for(lambda: "01_forward_pass_and_losses (Score: 0.0 / 14.0)" in page.find("body")[0].text, 30,
                  "the notebook's score at the top of the feedback page")
     page.screenshot("08_feedback_top")
     marker = page.driver.find_elements("xpath", "//*[contains(text(), 'hidden tests: not shown')]")
@@ -163,9 +163,9 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        server = e2e.LabServer(tmp_path, startup_timeout=60)
+        server = lab_tools.LabServer(tmp_path, startup_timeout=60)
         server.port = busy.getsockname()[1]
         server.base = f"http://127.0.0.1:{server.port}"
-        with pytest.raises((e2e.Abort, TimeoutError), match="JupyterLab"):
+        with pytest.raises((lab_tools.Abort, TimeoutError), match="JupyterLab"):
             server.start()
     assert server.proc is None, "the failed server was not cleaned up"

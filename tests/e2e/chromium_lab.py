@@ -8,7 +8,7 @@ random token, and Debian's chromium + chromium-driver through Selenium. No brows
         page.open("notebooks/vae_by_hand/01_forward_pass_and_losses.ipynb")
         page.run_all()
 
-Run `python scripts/e2e.py` to check that the browser and JupyterLab start here.
+Run `.venv/bin/python tests/e2e/chromium_lab.py` to check that the browser and JupyterLab start here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))

@@ -1,4 +1,4 @@
-"""Shared tooling for make course / release / test: nbgrader in scratch course folders.
+"""The course's folders, and nbgrader run in scratch course folders (make course, release, grade, test).
 
 Every nbgrader run here happens in a scratch course root with its own gradebook,
 so nothing touches the instructor's gradebook or a student's notebooks.
@@ -108,28 +108,3 @@ def submit(root: Path, student: str, assignment: str, source_dir: Path) -> None:
 def autograde(root: Path, student: str, assignment: str) -> subprocess.CompletedProcess:
     """nbgrader autograde one student's submission (does not raise on a failing notebook)."""
     return run_nbgrader(["autograde", assignment, "--student", student, "--force"], root, check=False)
-
-
-def scores(root: Path, student: str, assignment: str) -> dict:
-    """Per-notebook scores from root's gradebook.
-
-    Returns {notebook: {"auto": a, "auto_max": am, "manual_max": mm}} where `auto` counts the
-    autograded test cells and any solution cell nbgrader scored automatically (0 when unchanged).
-    """
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        sub = gb.find_submission(assignment, student)
-        for nb in sub.notebooks:
-            auto = auto_max = manual_max = 0.0
-            for grade in nb.grades:
-                if grade.cell.cell_type == "code":  # test cells: graded by running them
-                    auto += grade.score or 0.0
-                    auto_max += grade.max_score
-                else:  # markdown answers: graded by hand; an unchanged answer scores 0 automatically
-                    auto += grade.auto_score or 0.0
-                    manual_max += grade.max_score
-            out[nb.name] = {"auto": auto, "auto_max": auto_max, "manual_max": manual_max}
-    return out
-
