@@ -13,6 +13,10 @@ c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this 
 c.CourseDirectory.course_id = "vae-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
+# Each assignment's hidden fixtures (solutions/<assignment>/hidden_fixtures.py: constants and exact expectations
+# for the hidden tests, imported by the grader's checker only) are never copied into a release, an autograded
+# folder or feedback. The other patterns are nbgrader's defaults.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "hidden_fixtures.py"]
 
 # Every notebook is a plain Python 3 notebook. A submission saved with another
 # kernel name is still run with this one (nbgrader's OverwriteKernelspec).

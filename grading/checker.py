@@ -18,6 +18,10 @@ never loads anything of the student's:
 
 A kernel that lies only sends other values: the checks then run on those, as on any answer.
 
+A test may import the assignment's hidden fixtures (``from hidden_fixtures import sheet``): the grader names the
+instructor's solutions/<assignment>/hidden_fixtures.py, and the checker imports exactly that file under that name
+(FixturesFinder), nothing else from its folder.
+
 The verdict (what the cell printed, and the error if it failed) goes back to the grader, which makes it
 the cell's output: nbgrader scores the cell from it as usual.
 
@@ -35,6 +39,8 @@ import ast
 import base64
 import builtins
 import contextlib
+import importlib.abc
+import importlib.util
 import io
 import json
 import keyword
@@ -52,6 +58,21 @@ MODULES = frozenset({"numpy", "torch", "math", "cmath", "random", "statistics", 
 BUILTIN_NAMES = frozenset(dir(builtins))
 STDOUT_LIMIT = 256 << 10
 MEMORY = 4 << 30          # the checker's data segment, as a kernel's (grading.sandbox.LIMITS)
+
+
+FIXTURES_MODULE = "hidden_fixtures"
+
+
+class FixturesFinder(importlib.abc.MetaPathFinder):
+    """`import hidden_fixtures` in a test: the assignment's fixtures file the grader named, and only that name."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def find_spec(self, name, path=None, target=None):
+        if name != FIXTURES_MODULE:
+            return None
+        return importlib.util.spec_from_file_location(name, self.path)
 
 
 class GraderError(Exception):
@@ -327,11 +348,14 @@ def main():
     import numpy as np
 
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY, MEMORY))
+    sys.dont_write_bytecode = True  # nothing is written next to the instructor's fixtures
+    if len(sys.argv) > 2 and sys.argv[2]:
+        sys.meta_path.insert(0, FixturesFinder(sys.argv[2]))
     np.random.seed(0)  # torch's default generator starts from a fixed seed of its own
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     serve(sys.stdin.buffer, proto_out)
 
 
-# What the grader runs: python -I -c CHECKER_MAIN <folder holding the grading package>
+# What the grader runs: python -I -c CHECKER_MAIN <folder holding the grading package> <fixtures file or "">
 CHECKER_MAIN = "import sys; sys.path.insert(0, sys.argv[1]); from grading.checker import main; main()"

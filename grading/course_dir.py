@@ -19,6 +19,10 @@ NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
 MANIFEST = NOTEBOOKS / ".release-manifest.json"
 NBGRADER = [sys.executable, "-m", "nbgrader"]
+# Each assignment's hidden fixtures: solutions/<assignment>/hidden_fixtures.py holds the exercise's constants and
+# exact expectations that its hidden tests import. Only the checker process and the instructor's own kernels
+# import it; nbgrader_config.py keeps it out of every release (CourseDirectory.ignore).
+FIXTURES_FILE = "hidden_fixtures.py"
 
 
 def assignments() -> list[str]:
@@ -29,6 +33,13 @@ def assignments() -> list[str]:
     if unknown:
         raise SystemExit(f"unknown assignment(s) {unknown}: choose from {found} (ASSIGNMENT=name[,name])")
     return [a for a in found if a in wanted] if wanted else found
+
+
+def source_folder(config) -> Path:
+    """{CourseDirectory.root}/{CourseDirectory.source_directory} of an nbgrader configuration (root: the working
+    directory, where nbgrader runs, when unset)."""
+    course = config.get("CourseDirectory", {})
+    return Path(course.get("root") or os.getcwd()) / (course.get("source_directory") or "source")
 
 
 def notebook_names(assignment: str) -> list[str]:

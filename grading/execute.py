@@ -13,6 +13,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from .course_dir import FIXTURES_FILE
+
 
 def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict, allow_errors: bool = False) -> tuple[float, str | None]:
     """Execute a notebook headless in out_dir; save it and its PNG figures. Return (seconds, error).
@@ -24,6 +26,8 @@ def execute(src: Path, out_dir: Path, fig_dir: Path, env: dict, allow_errors: bo
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
+    if (src.parent / FIXTURES_FILE).is_file():  # a solution notebook's hidden tests import its hidden fixtures
+        env = dict(env, PYTHONPATH=str(src.parent))
     nb = nbformat.read(src, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(out_dir)}})

@@ -6,7 +6,8 @@
   line, and shortens the tracebacks of those cells to "ErrorName: message", because a traceback quotes the code
   around the failing line. Scores and error messages are kept.
 - check(feedback_dir): the leak check of make feedback (scripts/feedback.py): every line that only appears inside
-  a hidden-test region of solutions/ must be absent from every feedback page.
+  a hidden-test region of solutions/, and every code line of an assignment's hidden fixtures, must be absent from
+  every feedback page.
 - generate(assignment, course, force): make feedback itself, refused while hand grading is pending.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-from .course_dir import SOLUTIONS
+from .course_dir import FIXTURES_FILE, SOLUTIONS
 
 __all__ = ["HideHiddenTests", "check", "generate", "hidden_lines", "leaked_lines"]
 
@@ -52,8 +53,23 @@ def _cell_sources(notebook: Path) -> list[str]:
             for c in nb["cells"] if c["cell_type"] == "code"]
 
 
-def hidden_lines(notebooks) -> set[str]:
-    """Lines (stripped) that appear only inside hidden-test regions of the given source notebooks."""
+def _code_lines(module: Path) -> list[str]:
+    """The lines of a Python file that are code: not its docstrings, not its comments."""
+    import ast
+
+    source = module.read_text()
+    prose = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            prose.update(range(body[0].lineno, body[0].end_lineno + 1))
+    return [line for i, line in enumerate(source.splitlines(), 1) if i not in prose]
+
+
+def hidden_lines(notebooks, fixtures=()) -> set[str]:
+    """Lines (stripped) that appear only inside hidden-test regions of the given source notebooks, or in the code
+    of the given hidden-fixtures files (solutions/<assignment>/hidden_fixtures.py)."""
     inside, outside = set(), set()
     for nb in notebooks:
         for source in _cell_sources(Path(nb)):
@@ -66,6 +82,8 @@ def hidden_lines(notebooks) -> set[str]:
                     hidden = False
                 elif text:
                     (inside if hidden else outside).add(text)
+    for module in fixtures:
+        inside.update(line.strip() for line in _code_lines(Path(module)) if line.strip())
     # comments and lines that are only a string (an assertion's message, shown when it fails) are not code
     return {line for line in inside - outside
             if len(line) >= MIN_LENGTH and not line.startswith("#") and not re.match(r"[rbfRBF]*[\"']", line)}
@@ -85,7 +103,7 @@ def leaked_lines(page: str, lines: set[str]) -> list[str]:
 
 def check(feedback_dir: Path, solutions: Path = SOLUTIONS) -> list[str]:
     """One message per leaking feedback file under feedback_dir; empty when nothing leaks."""
-    lines = hidden_lines(sorted(solutions.glob("*/*.ipynb")))
+    lines = hidden_lines(sorted(solutions.glob("*/*.ipynb")), sorted(solutions.glob(f"*/{FIXTURES_FILE}")))
     problems = []
     for page in sorted(feedback_dir.rglob("*.html")):
         leaked = leaked_lines(page.read_text(errors="replace"), lines)

@@ -21,6 +21,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells, NbGraderPreprocessor
 from traitlets import Int
 
 from . import kernel_side
+from .course_dir import FIXTURES_FILE, source_folder
 from .relay import Relay
 from .sandbox import SandboxKernelManager
 from .values import MAX_BYTES
@@ -80,6 +81,7 @@ class ExecuteSandboxed(Execute):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
         self._relay = None
+        self._fixtures = None
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
@@ -88,7 +90,7 @@ class ExecuteSandboxed(Execute):
         if answer != kernel_side.INSTALL_OK:
             self.log.warning("the grader's kernel side did not install: %s", answer[:500])
         # The checker starts now and imports numpy (and torch, for a notebook that uses it) in parallel.
-        self._relay = Relay(self.checker_timeout)
+        self._relay = Relay(self.checker_timeout, self._fixtures)
         uses_torch = any("torch" in c.source for c in getattr(self.nb, "cells", []) if c.cell_type == "code")
         await self._relay.warm(["numpy", "torch"] if uses_torch else ["numpy"])
         return kc
@@ -136,7 +138,7 @@ class ExecuteSandboxed(Execute):
             finally:
                 cell.source = source
             if self._relay is None:
-                self._relay = Relay(self.checker_timeout)
+                self._relay = Relay(self.checker_timeout, self._fixtures)
             verdict = await self._relay.run(source, f"In[{meta.get('grade_id', cell_index)}]",
                                             lambda op, arg: self._ask(op, arg, cell))
             cell.outputs = verdict_outputs(verdict)
@@ -148,6 +150,9 @@ class ExecuteSandboxed(Execute):
     execute_cell = run_sync(async_execute_cell)  # nbclient binds the sync wrapper to the base method
 
     def preprocess(self, nb, resources=None, km=None):
+        assignment = (resources or {}).get("nbgrader", {}).get("assignment")
+        fixtures = source_folder(self.config) / assignment / FIXTURES_FILE if assignment else None
+        self._fixtures = fixtures if fixtures is not None and fixtures.is_file() else None
         try:
             return super().preprocess(nb, resources, km=km)
         finally:

@@ -25,8 +25,9 @@ LINE_LIMIT = 1 << 30
 class Relay:
     """A checker process and the loop that answers its fetch and call requests through `ask`."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, fixtures: Path | None = None):
         self.timeout = timeout
+        self.fixtures = fixtures   # the assignment's hidden_fixtures.py, which tests may import (grading.checker)
         self.proc: asyncio.subprocess.Process | None = None
         self.folder: str | None = None
 
@@ -34,7 +35,7 @@ class Relay:
         self.folder = tempfile.mkdtemp(prefix="vae-checker-")
         env = {k: os.environ[k] for k in ("PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG") if k in os.environ}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", CHECKER_MAIN, str(PACKAGE_ROOT), cwd=self.folder, env=env,
+            sys.executable, "-I", "-c", CHECKER_MAIN, str(PACKAGE_ROOT), str(self.fixtures or ""), cwd=self.folder, env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             limit=LINE_LIMIT)
 

@@ -31,6 +31,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import ClearOutput
 from traitlets import Bool, Unicode
 
+from .course_dir import source_folder
+
 RUBRIC_TAG = "rubric"
 SKIP_TAG = "skip-when-grading"
 HEADING = re.compile(r"^\s*\*\*Rubric \((\d+(?:\.\d+)?) points?\)\*\*\s*$")
@@ -126,8 +128,7 @@ class ShowRubrics(Preprocessor):
                  "directory (nbgrader runs from the course root)").tag(config=True)
 
     def _source_path(self, resources) -> Path:
-        course = self.config.get("CourseDirectory", {})
-        folder = Path(self.source_directory or Path(course.get("root") or os.getcwd()) / (course.get("source_directory") or "source"))
+        folder = Path(self.source_directory) if self.source_directory else source_folder(self.config)
         info = resources.get("nbgrader", {})
         return folder / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
 

@@ -38,7 +38,8 @@ ASSIGNMENTS = sorted({e.assignment for e in catalog.ENTRIES})
 
 
 def test_cell_hashes() -> dict:
-    """{assignment: {notebook: {grade_id: sha256 of source and points}}} for every graded test cell."""
+    """{assignment: {notebook: {grade_id: sha256 of source and points}}} for every graded test cell, and the
+    sha256 of each assignment's hidden fixtures."""
     out = {}
     for a in ASSIGNMENTS:
         for name in ct.notebook_names(a):
@@ -49,6 +50,9 @@ def test_cell_hashes() -> dict:
                 if meta.get("grade") and cell.cell_type == "code":
                     cells[meta["grade_id"]] = hashlib.sha256(f"{meta['points']}\n{cell.source}".encode()).hexdigest()[:16]
             out.setdefault(a, {})[name[:-len(".ipynb")]] = cells
+        fixtures = ct.SOLUTIONS / a / ct.FIXTURES_FILE  # what the hidden tests import: part of every test
+        if fixtures.is_file():
+            out[a][ct.FIXTURES_FILE] = {"sha256": hashlib.sha256(fixtures.read_bytes()).hexdigest()[:16]}
     return out
 
 
