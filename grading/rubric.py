@@ -22,7 +22,6 @@ Preprocessors (registered in nbgrader_config.py):
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

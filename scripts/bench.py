@@ -29,6 +29,7 @@ from pathlib import Path
 
 from grading import course_dir as ct
 from grading.classroom import grade_class
+from grading.execute import private_kernel
 from grading.gradebook import scores
 
 RUNS = 3
@@ -46,10 +47,10 @@ def execute_once(path: Path, workdir: Path) -> tuple[float, float]:
 
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(RSS_CELL))
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
+    with private_kernel(timeout=900, resources={"metadata": {"path": str(workdir)}}) as options:
+        start = time.perf_counter()
+        NotebookClient(nb, **options).execute()
+        seconds = time.perf_counter() - start
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     kb = int(text.split("PEAK_RSS_KB")[1].split()[0])
     return seconds, kb / 1024

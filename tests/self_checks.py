@@ -29,6 +29,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import catalog  # noqa: E402
 
+from grading.execute import private_kernel  # noqa: E402
 from grading.preprocessors import SKIP_TAG, visible_part  # noqa: E402
 
 ROOT = catalog.ROOT
@@ -91,9 +92,9 @@ def run(entry, name: str | None = None) -> Outcome:
         saved = dict(os.environ)
         os.environ.update(env)
         try:
-            client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
-                                    resources={"metadata": {"path": str(folder)}})
-            client.execute()
+            with private_kernel(timeout=CELL_TIMEOUT, allow_errors=True,
+                                resources={"metadata": {"path": str(folder)}}) as options:
+                NotebookClient(nb, **options).execute()
         finally:
             os.environ.clear()
             os.environ.update(saved)
