@@ -3,14 +3,14 @@
 nbgrader runs a notebook's tests in the student's own kernel, where the student's cells could have
 patched numpy, torch, builtins or IPython before the tests run. Here the kernel runs only the visible part
 of a test cell (the student's instant checks); the whole cell, visible and hidden parts, runs in this
-process, which the grader starts (grading.preprocessors.ExecuteSandboxed) with ``python -I`` and which
-never loads anything of the student's:
+process, which the grader starts (grading.preprocessors.ExecuteSandboxed, through grading.relay) with
+``python -I`` and which never loads anything of the student's:
 
 - the names a test cell reads from the notebook are fetched from the kernel *by value* (grading.values:
   arrays, tensors, numbers, containers of them; an .npz file, never pickle);
-- a function of the notebook arrives as a Probe: calling it sends the arguments by value to the kernel,
-  which calls the function there and sends the result back by value, with the Jacobians of its output
-  tensors with respect to input tensors that require gradients (the output is rebuilt here as a
+- a function of the notebook arrives as a Reference: calling it sends the arguments by value to the kernel,
+  which calls the function there (grading.kernel_side) and sends the result back by value, with the Jacobians
+  of its output tensors with respect to input tensors that require gradients (the output is rebuilt here as a
   function of the inputs, so ``.backward()`` gives the gradients the kernel computed);
 - the checker's random states travel with every call, so a seeded test draws what it would in the kernel;
   the kernel's states never come back (a lying kernel could otherwise steer the test's own draws): after
@@ -22,15 +22,18 @@ A test may import the assignment's hidden fixtures (``from hidden_fixtures impor
 instructor's solutions/<assignment>/hidden_fixtures.py, and the checker imports exactly that file under that name
 (FixturesFinder), nothing else from its folder.
 
-The verdict (what the cell printed, and the error if it failed) goes back to the grader, which makes it
-the cell's output: nbgrader scores the cell from it as usual.
+The protocol, in one place. Grader and checker exchange one JSON object per line on the checker's stdin and
+stdout (its own stdout is kept for the protocol; what a test prints goes to a buffer). The grader reaches the
+kernel with IPython user expressions (kernel_side.fetch_expression, call_expression), never with a cell.
 
-Protocol (one JSON object per line; the checker's own stdout is kept for the protocol):
-  grader -> checker  {"op": "run", "source": ..., "label": ...}
-  checker -> grader  {"op": "fetch", "names": [...]} or {"op": "call", "request": base64}
-  grader -> checker  {"ok": base64} or {"error": message}
-  checker -> grader  {"op": "verdict", "stdout": ..., "error": null or {"ename", "evalue", "traceback"}}
-  grader -> checker  {"op": "warm", "modules": [...]}   (import these now; no reply)
+| message | from -> to | carries | what the receiver checks |
+|---|---|---|---|
+| ``{"op": "warm", "modules"}`` | grader -> checker | modules to import now, while the kernel runs the first cells | only names in MODULES; no reply |
+| ``{"op": "run", "source", "label"}`` | grader -> checker | one test cell, visible and hidden parts | the checker runs it in a fresh namespace (CellRun) |
+| ``{"op": "fetch", "names"}`` | checker -> grader -> kernel | the names the cell reads (free_names) | kernel: names the notebook defines; grader: the reply is at most MAX_BYTES, and the repr of one base64 string |
+| ``{"op": "call", "request"}`` | checker -> grader -> kernel | a reference's path, arguments by value, the checker's random states, the cell's lambdas | as for fetch |
+| ``{"ok": base64}`` or ``{"error"}`` | grader -> checker | the kernel's packed reply, or why there is none | checker: stored .npz entries only, allow_pickle=False, manifest kinds and dtypes from fixed lists, modules only from MODULES, only the names asked for, generator states checked, the kernel's global random state never taken back |
+| ``{"op": "verdict", "stdout", "error"}`` | checker -> grader | what the cell printed, and its error if it failed | the grader makes it the cell's outputs (nbgrader scores them); no reply within the timeout, or a garbled line, is a GraderError verdict |
 """
 
 from __future__ import annotations

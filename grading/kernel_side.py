@@ -1,38 +1,57 @@
-"""What the grader installs in a student's kernel, so that the checker can read answers and call functions.
+"""What runs in a student's kernel while it is graded: the answers to the checker's fetch and call requests.
 
-INSTALL is a user expression the grader sends once, right after the kernel starts and before any student
-code: it runs grading/values.py and KERNEL_SOURCE in a namespace of their own and keeps it as
-``sys._vae_grader_kernel``. Then, while the checker (grading.checker) runs a test cell, the grader asks
-the kernel, out of band (user expressions), for
+The checker (grading.checker) runs a test cell outside the student's process. For the names the cell reads it
+asks the kernel, through the grader, out of band (IPython user expressions, never a cell of the notebook):
 
-- FETCH: the values of some names of the notebook, packed by grading.values;
-- CALL: a function of the notebook (or anything a reference points at) called on arguments the checker
-  packed, with the random states the checker had. The reply holds the result by value, the new states
-  of numpy generators passed as arguments, and, for every output
-  tensor that depends on input tensors with ``requires_grad``, its Jacobian with respect to each of them:
-  the checker rebuilds the output as a function of its own inputs, so that ``.backward()`` there gives the
-  gradients the kernel computed.
+- fetch(names): the values of those names in the notebook, packed by grading.values (an .npz file, never pickle);
+- call(request): a function of the notebook (or anything a reference points at) called on arguments the checker
+  packed, with the checker's random states and the lambdas the test cell assigned. The reply holds the result by
+  value, the new states of numpy generators passed as arguments, and, for every output tensor that depends on
+  input tensors with ``requires_grad``, its Jacobian with respect to each of them: the checker rebuilds the
+  output as a function of its own inputs, so that ``.backward()`` there gives the gradients the kernel computed.
 
-All of this runs in the student's process and can be faked by the student's code: the checker treats
-every reply as an answer, which its checks then test like any other.
+The messages and what each side checks are the table in grading/checker.py.
+
+This module is a real module of the grading package (linted and tested like the rest), and it is also shipped to
+the kernel as source: right after the kernel starts and before any student code, the grader sends
+install_expression(), which runs grading/values.py and then this file as two modules of their own
+(VALUES_MODULE and KERNEL_MODULE in the kernel's sys.modules). Both may import only the standard library and
+numpy at the top (tests/test_checker.py enforces it): the kernel imports nothing of the grading package.
+
+All of this runs in the student's process and can be faked by the student's code: the checker treats every
+reply as an answer, which its checks then test like any other.
 """
 
 from __future__ import annotations
 
+import base64
+import sys
 from pathlib import Path
 
-KERNEL_SOURCE = r'''
-import base64 as _b64
-_ip = get_ipython()
-_results = {}
+try:  # in the grader: a module of the grading package
+    from .values import BadValue, Packer, Unpacker, generators, plain_ref, set_rng, tensors
+except ImportError:  # in the kernel: installed from source by install_expression(), values.py first
+    from _vae_grader_values import BadValue, Packer, Unpacker, generators, plain_ref, set_rng, tensors
+
+VALUES_MODULE, KERNEL_MODULE = "_vae_grader_values", "_vae_grader_kernel"
+JACOBIAN_LIMIT = 20_000  # numbers in one output that needs gradients
+
+_results: dict = {}  # what calls returned, so that a later request can refer to it (["result", key])
 _missing = object()
 
 
+def _user_ns() -> dict:
+    from IPython import get_ipython
+
+    return get_ipython().user_ns
+
+
 def _resolve(path):
+    """The object a reference path points at: a name of the notebook or an earlier result, then attributes and items."""
     obj = None
     for i, (kind, key) in enumerate(path):
         if i == 0:
-            obj = _ip.user_ns[key] if kind == "name" else _results[key]
+            obj = _user_ns()[key] if kind == "name" else _results[key]
         elif kind == "attr":
             obj = getattr(obj, key)
         else:
@@ -46,21 +65,22 @@ def _kernel_ref(obj, path):
     return plain_ref(obj, path)
 
 
+def _reply(value_node: dict, rest_node: dict, packer: Packer) -> str:
+    return base64.b64encode(packer.to_bytes({"k": "tuple", "v": [value_node, rest_node]})).decode()
 
-def fetch(names):
+
+def fetch(names: list[str]) -> str:
     """The values of these names (those the notebook defines), and the missing ones."""
-    ns = _ip.user_ns
+    ns = _user_ns()
     p = Packer(_kernel_ref)
     found = [n for n in names if n in ns]
     values = {"k": "dict", "keys": [{"k": "str", "v": n} for n in found],
               "vals": [p.node(ns[n], [["name", n]]) for n in found]}
-    rest = p.node({"missing": [n for n in names if n not in ns]}, [["result", -1]])
-    return _b64.b64encode(p.to_bytes({"k": "tuple", "v": [values, rest]})).decode()
+    return _reply(values, p.node({"missing": [n for n in names if n not in ns]}, [["result", -1]]), p)
 
 
-
-def _jacobians(outputs, inputs, limit=20_000):
-    """[[output index, input index, d output / d input as an (out.numel, in.numel) array]]"""
+def _jacobians(outputs, inputs, limit=JACOBIAN_LIMIT):
+    """[[output index, input index, d output / d input as an (out.numel, in.numel) tensor]]"""
     torch = sys.modules.get("torch")
     found = []
     for oi, out in enumerate(outputs):
@@ -82,18 +102,17 @@ def _jacobians(outputs, inputs, limit=20_000):
     return found
 
 
-def call(request):
-    """Call what request["path"] points at on request's arguments; the packed reply (see the module)."""
-    req = Unpacker(_b64.b64decode(request), lambda n: _resolve(n["path"])).value()
-    ns = _ip.user_ns
+def call(request: str) -> str:
+    """Call what the request's path points at on its arguments; the packed reply (see the module)."""
+    req = Unpacker(base64.b64decode(request), lambda n: _resolve(n["path"])).value()
+    ns = _user_ns()
     saved = {}
-    reply = {}
     try:
         fn = _resolve(req["path"])
         args, kwargs = req["args"], req["kwargs"]
         set_rng(req["rng"])
         inputs = [t for t in tensors([args, kwargs]) if t.requires_grad and t.is_leaf]
-        for name, source in req["overrides"].items():
+        for name, source in req["overrides"].items():  # the test cell's lambdas replace the notebook's functions
             saved[name] = ns.get(name, _missing)
             ns[name] = eval(source, ns)
         try:
@@ -104,42 +123,39 @@ def call(request):
                     ns.pop(name, None)
                 else:
                     ns[name] = old
-        _results[len(_results)] = out
-        key = len(_results) - 1
-        jac = _jacobians(tensors(out), inputs)
-        reply = {"jac": jac, "gens": [g.bit_generator.state for g in generators([args, kwargs])]}
+        key = len(_results)
+        _results[key] = out
+        reply = {"jac": _jacobians(tensors(out), inputs),
+                 "gens": [g.bit_generator.state for g in generators([args, kwargs])]}
         p = Packer(_kernel_ref)
-        value = p.node(out, [["result", key]])
-        rest = p.node(reply, [["result", -1]])
-        return _b64.b64encode(p.to_bytes({"k": "tuple", "v": [value, rest]})).decode()
+        return _reply(p.node(out, [["result", key]]), p.node(reply, [["result", -1]]), p)
     except BaseException as e:  # the student's function failed: the checker raises the same kind of error
         if isinstance(e, KeyboardInterrupt):
             raise
         p = Packer(_kernel_ref)
-        err = p.node({"error": [type(e).__name__, str(e)[:4000]]}, [["result", -1]])
-        return _b64.b64encode(p.to_bytes({"k": "tuple", "v": [{"k": "none"}, err]})).decode()
-'''
-
-HERE = Path(__file__).resolve().parent
+        return _reply({"k": "none"}, p.node({"error": [type(e).__name__, str(e)[:4000]]}, [["result", -1]]), p)
 
 
-def install_source() -> str:
-    """The source that the kernel runs once: grading/values.py, then KERNEL_SOURCE."""
-    return (HERE / "values.py").read_text() + "\n" + KERNEL_SOURCE
+# ------------------------------------------------------------------------------------------------ the grader's side
+# How the grader installs this module in a kernel and asks it (grading.preprocessors.ExecuteSandboxed). These run in
+# the grader only; in the kernel they are merely defined.
 
-
-INSTALL = ("(lambda ns: (exec(ns['src'], ns), __import__('sys').__setattr__('_vae_grader_kernel', ns), 'installed')[-1])"
-           "({{'src': {src!r}, 'get_ipython': get_ipython, '__name__': 'vae_grader_kernel'}})")
+INSTALL = ("(lambda sources: [(__import__('sys').modules.__setitem__(name, m), "
+           "exec(compile(code, '<' + name + '>', 'exec'), m.__dict__)) "
+           "for name, code in sources for m in [__import__('types').ModuleType(name)]] and 'installed')({sources!r})")
 INSTALL_OK = "'installed'"
 
 
 def install_expression() -> str:
-    return INSTALL.format(src=install_source())
+    """The user expression that installs grading/values.py and this file in a kernel, as two modules."""
+    here = Path(__file__).resolve().parent
+    sources = [(VALUES_MODULE, (here / "values.py").read_text()), (KERNEL_MODULE, (here / "kernel_side.py").read_text())]
+    return INSTALL.format(sources=sources)
 
 
 def fetch_expression(names: list[str]) -> str:
-    return f"__import__('sys')._vae_grader_kernel['fetch']({list(names)!r})"
+    return f"__import__('sys').modules[{KERNEL_MODULE!r}].fetch({list(names)!r})"
 
 
 def call_expression(request_b64: str) -> str:
-    return f"__import__('sys')._vae_grader_kernel['call']({request_b64!r})"
+    return f"__import__('sys').modules[{KERNEL_MODULE!r}].call({request_b64!r})"

@@ -139,7 +139,7 @@ class ExecuteSandboxed(Execute):
                 cell.source = source
             if self._relay is None:
                 self._relay = Relay(self.checker_timeout, self._fixtures)
-            verdict = await self._relay.run(source, f"In[{meta.get('grade_id', cell_index)}]",
+            verdict = await self._relay.judge(source, f"In[{meta.get('grade_id', cell_index)}]",
                                             lambda op, arg: self._ask(op, arg, cell))
             cell.outputs = verdict_outputs(verdict)
         if self._cell_truncated:

@@ -1,5 +1,7 @@
 """The grader's end of the checker (grading.checker): starts it, relays its requests to the kernel.
 
+The messages are the protocol table in grading/checker.py.
+
 One checker process serves one notebook. It is started with ``python -I`` (no user site, no PYTHONPATH,
 no current folder on sys.path), in an empty private folder, with an empty environment apart from PATH
 and the thread settings, and it can read only what the grader relays to it.
@@ -49,7 +51,7 @@ class Relay:
             raise RuntimeError("the checker process ended")
         return json.loads(line)
 
-    async def run(self, source: str, label: str, ask: Callable[[str, str], Awaitable[str]]) -> dict:
+    async def judge(self, source: str, label: str, ask: Callable[[str, str], Awaitable[str]]) -> dict:
         """The verdict on one test cell. ask(op, argument) -> base64 reply of the kernel (raises on failure)."""
         if self.proc is None or self.proc.returncode is not None:
             await self.start()

@@ -12,11 +12,11 @@ numpy random generators and torch generators (their state); modules, by name.
 
 Anything else (a function, a model, a figure) is sent as a *reference*: where to find it in the kernel
 (its path from a name of the notebook), its type's name, and whether it can be called. The checker
-turns a reference into a Probe (grading.checker), which asks the kernel to call it; the kernel resolves
+turns a reference into a Reference (grading.checker), which asks the kernel to call it; the kernel resolves
 a reference the checker sends back to the object itself.
 
-This file is also the first half of the source the grader installs into every kernel
-(grading.kernel_side): it imports only the standard library and numpy at the top.
+The grader also installs this file's source into every kernel, as a module of its own, before grading.kernel_side
+(see there): it imports only the standard library and numpy at the top (tests/test_checker.py checks it).
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ def main() -> int:
         shutil.copytree(release_root / "notebooks" / a, subs / "untouched" / a)
         print(f"autograding reference and untouched {a} ...", flush=True)
         out = build / "scratch" / f"grading-{a}"
+        shutil.rmtree(out, ignore_errors=True)  # a check, not a term: no earlier run's gradebook or state
         for row in grade_class(a, subs, out, progress=False, sandbox=sandbox):
             if row["error"] and row["error"] != NO_SANDBOX:
                 problems.append(f"autograde of {row['student']}/{a}: {row['error']}")

@@ -242,13 +242,13 @@ def test_an_object_that_is_not_a_value_cannot_pass_as_one():
 
 def test_a_kernel_that_sends_too_much_fails_only_its_own_cell(tmp_path, monkeypatch):
     """The student replaces the kernel's side of the protocol with one that answers with 100 MB."""
-    flood = "import sys\nsys._vae_grader_kernel['fetch'] = lambda names: 'x' * (100 << 20)\nx = 1\n"
+    flood = "import sys\nsys.modules['_vae_grader_kernel'].fetch = lambda names: 'x' * (100 << 20)\nx = 1\n"
     out = autograde(notebook(flood, ("flooded", "assert x == 1")), tmp_path, monkeypatch)
     assert failed(out["flooded"]).startswith("GraderError") and "MiB the grader reads" in failed(out["flooded"])
 
 
 # A lying kernel (found by a review that attacked the checker): each replaces the kernel's side of the
-# protocol (sys._vae_grader_kernel) with its own, on a wrong submission.
+# protocol (the kernel's module _vae_grader_kernel) with its own, on a wrong submission.
 FORGE_BUILTINS = """
 import sys, base64
 class _Yes:                       # every attribute is another _Yes, every call returns True
@@ -258,10 +258,10 @@ class _Yes:                       # every attribute is another _Yes, every call 
         return True
 def _fake_import(name, *args, **kwargs):
     return _Yes()                 # what the test's own `import numpy as np` would give
-_k = sys._vae_grader_kernel
+_k = sys.modules["_vae_grader_kernel"]
 def _fetch(names):
     ns = get_ipython().user_ns
-    p = _k["Packer"](_k["_kernel_ref"])
+    p = _k.Packer(_k._kernel_ref)
     found = [n for n in names if n in ns]
     keys = [{"k": "str", "v": n} for n in found] + [{"k": "str", "v": "__builtins__"}]
     vals = [p.node(ns[n], [["name", n]]) for n in found]
@@ -269,22 +269,22 @@ def _fetch(names):
                  "vals": [{"k": "ref", "path": [["name", "_fake_import"]], "type": "function", "callable": True}]})
     rest = p.node({"missing": []}, [["result", -1]])
     return base64.b64encode(p.to_bytes({"k": "tuple", "v": [{"k": "dict", "keys": keys, "vals": vals}, rest]})).decode()
-_k["fetch"] = _fetch
+_k.fetch = _fetch
 """
 
 FORGE_RANDOM_STATE = """
 import sys, base64
 import numpy as np
-_k = sys._vae_grader_kernel
-_call = _k["call"]
+_k = sys.modules["_vae_grader_kernel"]
+_call = _k.call
 def _steering_call(request):   # the genuine reply, plus an all-zero random state for the checker to adopt
-    reply = _k["Unpacker"](base64.b64decode(_call(request)), lambda n: n)
-    p = _k["Packer"](_k["_kernel_ref"])
+    reply = _k.Unpacker(base64.b64decode(_call(request)), lambda n: n)
+    p = _k.Packer(_k._kernel_ref)
     p.arrays.update(reply.arrays)
     zero = ("MT19937", np.zeros(624, dtype=np.uint32), 0, 0, 0.0)
     forged = p.node({"rng": {"numpy": zero, "torch": None}, "jac": [], "gens": []}, [["result", -1]])
     return base64.b64encode(p.to_bytes({"k": "tuple", "v": [reply.manifest["v"][0], forged]})).decode()
-_k["call"] = _steering_call
+_k.call = _steering_call
 """
 
 
@@ -469,3 +469,25 @@ def test_the_checker_reaches_a_sandboxed_kernel(tmp_path, monkeypatch):
     assert failed(out["value_and_call"]) is None and failed(out["gradients_through_the_kernel"]) is None
     assert failed(out["wrong_value"]).startswith("AssertionError")
     assert failed(out["student_error"]) == "NotImplementedError: not yet"
+
+
+def test_what_the_kernel_runs_imports_only_the_standard_library_and_numpy():
+    """grading/values.py and grading/kernel_side.py are installed into every kernel as source: at the top they may
+    import only the standard library and numpy (kernel_side's values, from the package or the installed module)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    import grading
+
+    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__", "_vae_grader_values"}
+    for name in ("values.py", "kernel_side.py"):
+        tree = ast.parse((Path(grading.__file__).parent / name).read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        top += [n for t in tree.body if isinstance(t, ast.Try) for n in t.body + [s for h in t.handlers for s in h.body]
+                if isinstance(n, (ast.Import, ast.ImportFrom))]
+        for node in top:
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                relative = isinstance(node, ast.ImportFrom) and node.level > 0
+                assert relative and module == "values" or module.split(".")[0] in allowed, f"{name} imports {module}"
