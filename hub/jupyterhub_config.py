@@ -1,10 +1,12 @@
 """JupyterHub 5 for a class on one machine, with nbgrader's exchange: `make hub` (hub/run.py) starts it, as root.
 
-Every person is an OS account that hub/run.py created: <HUB_PREFIX><name>. People log in with their account name
-and their own system password (JupyterHub's PAMAuthenticator); only the roster's accounts are allowed. Each single-user server runs as its account (JupyterHub's LocalProcessSpawner), in its
-own home $HUB_STATE/home/<account> (0700). The instructor's home holds the course folder vae-course/ (its
-gradebook, submitted/, autograded/, feedback/), whose formgrader opens from JupyterLab's Nbgrader menu.
-Students see the Assignment List only, and nbgrader names their submissions after their OS account.
+Every person is an OS account that hub/run.py created: <HUB_PREFIX><name>. People log in with their account
+name and their own system password (JupyterHub's PAMAuthenticator); only the roster's accounts are allowed.
+Each single-user server runs as its account (JupyterHub's LocalProcessSpawner, with a check of who listens on
+its port: hub/spawner.py), in its own home $HUB_STATE/home/<account> (0700). The instructor's home holds the
+course folder vae-course/ (its gradebook, submitted/, autograded/, feedback/), whose formgrader opens from
+JupyterLab's Nbgrader menu. Students see the Assignment List only, and nbgrader names their submissions after
+their OS account.
 
 The hub's own database, cookie secret and log are in $HUB_STATE/hub (root, 0700). The settings the hub gives a
 server are in $HUB_STATE/config/<account> (root-owned, readable by that account), on JUPYTER_CONFIG_PATH; the
@@ -18,6 +20,7 @@ Settings come from the environment (hub/run.py sets them):
   HUB_STUDENTS    comma-separated student names (default alice,bob,carol)
 """
 
+import importlib.util
 import json
 import os
 import pwd
@@ -48,8 +51,12 @@ c.JupyterHub.cookie_secret_file = str(STATE / "hub" / "jupyterhub_cookie_secret"
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = {PREFIX + name for name in NAMES}
 
-# Every single-user server runs as its person's account, never as root.
-c.JupyterHub.spawner_class = "localprocess"
+# Every single-user server runs as its person's account, never as root: JupyterHub's LocalProcessSpawner,
+# which here also checks that the server's port is listened on by that account alone (hub/spawner.py).
+_spec = importlib.util.spec_from_file_location("vae_hub_spawner", Path(__file__).resolve().parent / "spawner.py")
+_spawner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_spawner)
+c.JupyterHub.spawner_class = _spawner.OwnPortSpawner
 c.Spawner.cmd = [str(VENV_BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = 300

@@ -295,6 +295,7 @@ class Hub:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.state / "hub" / "jupyterhub.log"
         self.opened: list[str] = []
+        self.prepared = False
 
     def account(self, name: str) -> str:
         """The OS account (and JupyterHub user) of a person on the roster."""
@@ -333,6 +334,7 @@ class Hub:
                     f.write(f"{name}\t{self.account(name)}\t{password}\n")
         self.opened = open_runtime(self.state)
         check_runtime(self.people[-1].account)
+        self.prepared = True
         return course
 
     def start(self) -> "Hub":
@@ -346,7 +348,8 @@ class Hub:
                 except OSError:
                     raise HubError(f"port {port} on 127.0.0.1 is in use (another hub?): stop it, or choose other "
                                    "ports (HUB_PORT)") from None
-        self.prepare()
+        if not self.prepared:
+            self.prepare()
         self._log = open(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a")
         cmd = [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(CONFIG)]
         # umask 022: nbgrader's exchange expects the files it copies (released feedback) to be readable
@@ -414,7 +417,9 @@ def main() -> int:
           f"students: {', '.join(hub.students)}")
     for name, password in hub.new_passwords.items():
         print(f"  new account {hub.account(name)}, password {password}")
-    print(f"passwords of new accounts: {state / 'hub' / 'passwords'} (root only); change one with passwd <account>")
+    if hub.new_passwords:
+        print(f"kept in {hub.state / 'hub' / 'passwords'} (root only)")
+    print("every account keeps its password from one start to the next: passwd <account> sets a new one")
     print(f"instructor's course folder: {hub.course()}   log: {hub.log_path}   Ctrl-C stops the hub")
     try:
         hub.proc.wait()
