@@ -93,26 +93,34 @@ def people(instructor: str, students, prefix: str) -> list[Person]:
 
 
 # -- accounts -----------------------------------------------------------------------------------------------
+def _tool(name: str) -> str:
+    """The path of a system tool (useradd, usermod, chpasswd: in /usr/sbin, which a user's PATH may lack)."""
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    if found is None:
+        raise HubError(f"{name} is missing: install Debian's passwd package (apt-get install passwd)")
+    return found
+
+
 def ensure_account(account: str, home: Path) -> bool:
     """The system account `account` with home `home`: created (True) or the hub's earlier one (False)."""
     try:
         pw = pwd.getpwnam(account)
     except KeyError:
-        subprocess.run(["useradd", "--home-dir", str(home), "--no-create-home", "--shell", "/bin/bash",
+        subprocess.run([_tool("useradd"), "--home-dir", str(home), "--no-create-home", "--shell", "/bin/bash",
                         "--user-group", "--comment", MARK, account], check=True, capture_output=True, text=True)
         return True
     if pw.pw_gecos != MARK:
         raise HubError(f"the system account {account!r} exists and was not created by the hub (its GECOS is "
                        f"{pw.pw_gecos!r}): choose another HUB_PREFIX, or another name on the roster")
     if pw.pw_dir != str(home):
-        subprocess.run(["usermod", "--home", str(home), account], check=True, capture_output=True, text=True)
+        subprocess.run([_tool("usermod"), "--home", str(home), account], check=True, capture_output=True, text=True)
     return False
 
 
 def set_password(account: str, password: str) -> None:
     if len(password) < 8 or ":" in password or "\n" in password:
         raise HubError(f"the password for {account} must have at least 8 characters and no ':' or line break")
-    subprocess.run(["chpasswd"], input=f"{account}:{password}\n", check=True, capture_output=True, text=True)
+    subprocess.run([_tool("chpasswd")], input=f"{account}:{password}\n", check=True, capture_output=True, text=True)
 
 
 def ids(account: str) -> tuple[int, int]:
