@@ -20,7 +20,7 @@ help:
 	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
 	@echo "make feedback ASSIGNMENT=<name> [COURSE=dir] [FORCE=1]   feedback HTML, refused while hand grading is pending"
 	@echo "make export ASSIGNMENT=<name> [COURSE=dir]   per-question/notebook CSVs, Canvas/Moodle CSVs, score PNGs -> build/export/"
-	@echo "make hub     JupyterHub 5 with nbgrader's exchange on 127.0.0.1:8000 (a class on one machine)"
+	@echo "make hub     JupyterHub 5 with nbgrader's exchange on 127.0.0.1:8000, one OS account per person (as root)"
 
 # Create .venv if it is missing and install the pinned dependencies (pyproject.toml).
 $(STAMP): pyproject.toml
@@ -85,6 +85,7 @@ feedback: $(STAMP)
 export: $(STAMP)
 	$(PY) scripts/export.py --assignment "$(ASSIGNMENT)" $(if $(COURSE),--course "$(COURSE)",)
 
-# A class on this machine: JupyterHub 5 on 127.0.0.1:8000 with nbgrader's exchange (see README, Running a class).
+# A class on this machine: JupyterHub 5 on 127.0.0.1:8000 with nbgrader's exchange, every person their own
+# OS account; run as root (see README, Running a class).
 hub: $(STAMP)
 	$(PY) hub/run.py

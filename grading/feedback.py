@@ -104,6 +104,8 @@ def leaked_lines(page: str, lines: set[str]) -> list[str]:
 def check(feedback_dir: Path, solutions: Path = SOLUTIONS) -> list[str]:
     """One message per leaking feedback file under feedback_dir; empty when nothing leaks."""
     lines = hidden_lines(sorted(solutions.glob("*/*.ipynb")), sorted(solutions.glob(f"*/{FIXTURES_FILE}")))
+    if not lines:  # nothing to look for: the check would pass whatever the pages show
+        return [f"no hidden-test line found in {solutions}/*/*.ipynb: the leak check cannot run (is it readable?)"]
     problems = []
     for page in sorted(feedback_dir.rglob("*.html")):
         leaked = leaked_lines(page.read_text(errors="replace"), lines)
@@ -135,7 +137,8 @@ def generate(assignment: str, course: Path, force: bool) -> int:
     pages = sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
     for page in pages:
         use_local_mathjax(page)
-    problems = check(course / "feedback")
+    # the course's own sources: what was graded (and, on a hub, all its instructor may read)
+    problems = check(course / "feedback", course / "solutions" if (course / "solutions").is_dir() else SOLUTIONS)
     for p in problems:
         print("LEAK", p)
     print(f"{len(pages)} feedback page(s) in {course / 'feedback'}, {len(problems)} leak(s)"

@@ -135,3 +135,13 @@ def test_leak_check_rejects_a_missing_folder(tmp_path):
     missing = leak_check_cli([str(tmp_path / "nope")])
     assert missing.returncode == 2 and "not a folder" in missing.stderr
     assert leak_check_cli([str(tmp_path)]).returncode == 2  # exists but holds no .html
+
+
+def test_leak_check_fails_when_it_finds_no_hidden_test_to_look_for(tmp_path):
+    """Sources it cannot read (a hub instructor cannot read this repository's solutions/) would pass any page."""
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / "page.html").write_text("<p>anything</p>")
+    problems = feedback.check(tmp_path / "feedback", tmp_path / "no-solutions")
+    assert problems == [f"no hidden-test line found in {tmp_path / 'no-solutions'}/*/*.ipynb: the leak check cannot run "
+                        "(is it readable?)"]
+    assert feedback.check(tmp_path / "feedback", coursetools.SOLUTIONS) == []
