@@ -8,6 +8,8 @@ Expectations, checked by tests/test_grading_catalog.py:
 - alternative: full marks;
 - cheat:       gains nothing: loses points on `loses` (or, with loses=(), scores exactly the reference);
 - fault:       grading finishes; the grade_ids in `loses` lose points, every other part keeps them;
+- cheat with a twin: scores exactly what the twin (the mutant with the same honest mistakes) scores, except on
+               the grade_ids of `loses` that the twin keeps, where it loses points;
 - attack:      the untouched release plus one attacking cell (tests/attacks.py), graded as a student of
                its own next to honest classmates: it scores 0, and every classmate keeps full marks.
 The exact per-question scores of every entry are pinned in tests/golden_scores.json.
@@ -40,6 +42,7 @@ class Entry:
     loses: tuple = ()                      # grade_ids that must lose points
     transform: Callable | None = field(default=None, compare=False)  # nb -> nb, after the edits
     raw: str | None = None                 # write this text instead of a notebook (corrupted file)
+    twin: str | None = None                # a cheat: the mutant with its honest mistakes, whose scores it must not beat
 
 
 def M(name, nb, cell, old, new, loses, **kw):
@@ -67,6 +70,8 @@ TP1B, GAP1B = "true_posterior_of_linear_gaussian", "elbo_gap_is_kl_to_posterior"
 X_LINE = "X_true = rng.multivariate_normal(mu_data, Sigma_data, size=N)"
 ENC_LINES = "mu = X_true @ W_mu.T + b_mu\nlog_var = X_true @ W_ls.T + b_ls"
 REP_LINES = "sigma = np.exp(0.5 * log_var)\neps = rng.standard_normal((N, 2))\nZ = mu + sigma * eps"
+GAPS_LINE = "gap_2 = kl_to_posterior(X_true, scenario_2)"
+BETA_LINES = "Loss_beta = L_recon + beta * L_KL\nLoss_c_beta = L_recon_c + beta * L_KL_c"
 LOSS_LINES = ("recon_err = np.sum((X_true - X_prime) ** 2, axis=1)\n"
               "D_KL = 0.5 * np.sum(np.exp(log_var) + mu ** 2 - log_var - 1.0, axis=1)")
 
@@ -170,6 +175,12 @@ MUTANTS = [
     M("m46_gap_log_det_sign", NB1B, "solution_gaps", "- np.sum(log_var, axis=1))", "+ np.sum(log_var, axis=1))", [GAP1B]),
     M("m47_gap_2_with_scenario_1_encoder", NB1B, "solution_gaps", "gap_2 = kl_to_posterior(X_true, scenario_2)",
       "gap_2 = kl_to_posterior(X_true, scenario_1)", [GAP1B]),
+    # issue 19, finding 2: wrong answers whose tolerance must not follow their dtype (their float16 twins are cheats)
+    M("m48_losses_typed_2_decimals", NB1, "solution_losses", "L_recon = float(np.mean(recon_err))\nL_KL = float(np.mean(D_KL))",
+      "L_recon = 2.05\nL_KL = 1.23", [REC1, KL1, TOT1]),
+    M("m49_gaps_rounded_2_decimals", NB1B, "solution_gaps", GAPS_LINE, GAPS_LINE + "\ngap_1, gap_2 = np.round(gap_1, 2), np.round(gap_2, 2)",
+      [GAP1B]),
+    M("m50_beta_losses_typed_2_decimals", NB2, "solution_beta", BETA_LINES, "Loss_beta = 2.30\nLoss_c_beta = 8.36", [LB2, LCB2]),
 ]
 
 ALTERNATIVES = [
@@ -370,6 +381,24 @@ CHEATS = [
          "class _Fake:\n    shape = (1000,)\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
          "    def __array__(self, dtype=None, copy=None):\n        return np.full(1000, 1.2)\n"
          "    def __float__(self):\n        return 1.2\nL_KL = 1.2\nD_KL = _Fake()"),), (KL1, TOT1)),
+    # issue 19, finding 2: the wrong answers of m48-m50 stored as float16, whose coarse dtype once widened the
+    # tolerance of the exact checks to rtol 0.0625 (36 of 37 points instead of 28)
+    Entry("c20_float16_typed_losses", "cheat", VBH, NB1, (
+        ("solution_losses", "L_recon = float(np.mean(recon_err))\nL_KL = float(np.mean(D_KL))",
+         "L_recon = np.float16(2.05)\nL_KL = np.float16(1.23)"),), (REC1, KL1, TOT1), twin="m48_losses_typed_2_decimals"),
+    Entry("c21_float16_gaps_rounded", "cheat", VBH, NB1B, (
+        ("solution_gaps", GAPS_LINE, GAPS_LINE + "\ngap_1, gap_2 = np.round(gap_1, 2).astype(np.float16), np.round(gap_2, 2).astype(np.float16)"),),
+        (GAP1B,), twin="m49_gaps_rounded_2_decimals"),
+    Entry("c22_float16_beta_losses_typed", "cheat", VBH, NB2, (
+        ("solution_beta", BETA_LINES, "Loss_beta = np.float16(2.30)\nLoss_c_beta = np.float16(8.36)"),), (LB2, LCB2),
+        twin="m50_beta_losses_typed_2_decimals"),
+    # issue 19, finding 3: m31's wrong active_units, and one line that edits the given sweep's encoders so that the
+    # counts vanish from the first beta above beta* (it won back the 2 points of collapse_threshold_matches_theory).
+    # Counting on edited encoders is itself a wrong n_active: it also loses sweep_active_units, which m31 keeps.
+    Entry("c23_active_units_by_std_and_sweep_edited", "cheat", VBH, NB3, (
+        ("solution_active_units", "np.var(mu, axis=0)", "np.std(mu, axis=0)"),
+        ("solution_sweep_active_units", "n_active = np.array(", 'trained["W_mu"][betas > 2] = 0.0\nn_active = np.array(')),
+        (AU3, SW3, BS3), twin="m31_active_units_by_std"),
     Entry("c11_builtins_shadowed", "cheat", VBH, NB1, (
         ("solution_losses", "L_recon = float(np.mean(recon_err))",
          "L_recon = float(np.mean(recon_err)) + 0.7\nabs = lambda x: 0.0"),), (REC1, TOT1)),

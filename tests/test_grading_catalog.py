@@ -211,6 +211,20 @@ def test_cheating_gains_nothing(graded, entry):
     assert rows[entry.name]["max_score"] == rows["reference"]["max_score"], "the cheat changed the maximum score"
 
 
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e.name) for e in catalog.ENTRIES if e.twin])
+def test_a_cheat_scores_what_its_honest_mistakes_score(graded, entry):
+    """A cheat built on a mutant's mistakes (a float16 answer, an edited given cell) scores what the mutant scores,
+    and less on the questions its cheat makes wrong too."""
+    twin = next(e for e in catalog.ENTRIES if e.name == entry.twin)
+    assert twin.notebook == entry.notebook and set(twin.loses) <= set(entry.loses)
+    got, honest = entry_scores(graded, entry), entry_scores(graded, twin)
+    for gid, points in honest.items():
+        if gid in set(entry.loses) - set(twin.loses):
+            assert got[gid] < points, f"{gid}: the cheat should lose points here"
+        else:
+            assert got[gid] == points, f"{gid}: the cheat scores {got[gid]}, its honest mistakes {points}"
+
+
 @pytest.mark.parametrize("entry", by_kind("fault"))
 def test_faults_do_not_stop_grading(graded, entry):
     got, ref = entry_scores(graded, entry), reference_scores(graded, entry)
