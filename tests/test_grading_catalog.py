@@ -211,6 +211,13 @@ def test_cheating_gains_nothing(graded, entry):
     assert rows[entry.name]["max_score"] == rows["reference"]["max_score"], "the cheat changed the maximum score"
 
 
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e.name) for e in catalog.ENTRIES if e.twin])
+def test_cheat_scores_what_its_honest_twin_scores(graded, entry):
+    twin = next(e for e in catalog.ENTRIES if e.name == entry.twin)
+    assert twin.kind == "mutant" and twin.notebook == entry.notebook
+    assert entry_scores(graded, entry) == entry_scores(graded, twin)
+
+
 @pytest.mark.parametrize("entry", by_kind("fault"))
 def test_faults_do_not_stop_grading(graded, entry):
     got, ref = entry_scores(graded, entry), reference_scores(graded, entry)
