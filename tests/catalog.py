@@ -461,25 +461,27 @@ MUTANTS += [
     MM_("n11_kl_diag_missing_log_var_p", MG, "solution_kl_diag_gaussians", " - log_var + torch.log(var_p)", " - log_var", [KD0, KDC, LG1, LG2]),
     MM_("n12_kl_diag_std_for_var", MG, "solution_kl_diag_gaussians", "var / var_p + (mu - mu_p) ** 2 / var_p",
         "var / var_p.sqrt() + (mu - mu_p) ** 2 / var_p", [KD0, KDC, LG1, LG2]),
-    MM_("n13_max_instead_of_logsumexp", MM, "solution_gmm_log_prob", LSE, "torch.max(torch.log(weights) + log_each, dim=1).values", [GM, GF]),
-    MM_("n14_weights_ignored", MM, "solution_gmm_log_prob", LSE, "torch.logsumexp(log_each, dim=1) - math.log(weights.shape[0])", [GM]),
+    MM_("n13_max_instead_of_logsumexp", MM, "solution_gmm_log_prob", LSE, "torch.max(torch.log(weights) + log_each, dim=1).values",
+        [GM, GF, KC, KS, LM1, LM2]),
+    MM_("n14_weights_ignored", MM, "solution_gmm_log_prob", LSE, "torch.logsumexp(log_each, dim=1) - math.log(weights.shape[0])",
+        [GM, KC, KN, KS, LM1, LM2]),
     MM_("n15_sum_of_exp_overflows", MM, "solution_gmm_log_prob", LSE,
         "torch.log(torch.sum(torch.exp(torch.log(weights) + log_each), dim=1))", [GF]),
     MM_("n16_kl_mc_at_the_mean", MM, "solution_kl_gmm_mc", "eps = torch.randn(s, b, d, dtype=mu.dtype)",
-        "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC, KS, KN, LM1]),
-    MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC, KS, KN, LM1]),
+        "eps = torch.zeros(s, b, d, dtype=mu.dtype)", [KC, KS, KN, LM1, LM2]),
+    MM_("n17_n_samples_ignored", MM, "solution_kl_gmm_mc", "s, (b, d) = n_samples, mu.shape", "s, (b, d) = 1, mu.shape", [KC, KS, KN, LM1, LM2]),
     # issue 13: noise drawn per example AND per dimension, per-coordinate quantities on correlated inputs,
     # gradients through Monte Carlo estimators, and the labelled losses the students now write
     MM_("n18_same_noise_every_dimension", MB, "solution_reparameterize", SAMPLE,
         "return mu + std * torch.randn_like(std[:, :1])", [R_STAT]),
     MM_("n19_variance_averaged_over_coordinates", MB, "solution_target_prior", "chosen.var(dim=0, unbiased=False)",
-        "chosen.var(dim=0, unbiased=False).mean().expand(mu.shape[1])", [TPN]),
+        "chosen.var(dim=0, unbiased=False).mean().expand(mu.shape[1])", [TP1, TPN]),
     MM_("n20_mc_same_noise_every_dimension", MM, "solution_kl_gmm_mc", EPS_MC,
-        "eps = torch.randn(s, b, 1, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS]),
+        "eps = torch.randn(s, b, 1, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS, LM1, LM2]),
     MM_("n21_mc_same_noise_every_example", MM, "solution_kl_gmm_mc", EPS_MC,
         "eps = torch.randn(s, 1, d, dtype=mu.dtype).expand(s, b, d)", [KN]),
     MM_("n22_mc_same_noise_every_sample", MM, "solution_kl_gmm_mc", EPS_MC,
-        "eps = torch.randn(1, b, d, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS, LM1]),
+        "eps = torch.randn(1, b, d, dtype=mu.dtype).expand(s, b, d)", [KC, KN, KS, LM1, LM2]),
     MM_("n23_mc_detached_samples", MM, "solution_kl_gmm_mc", "z = mu + std * eps", "z = (mu + std * eps).detach()", [KS, LM2]),
     MM_("n24_labelled_goal_cases_swapped", MG, "solution_labelled_goal_kl", "torch.where(is_target,", "torch.where(~is_target,",
         [LG1, LG2]),
@@ -487,11 +489,11 @@ MUTANTS += [
         "return kl_diag_gaussians(mu, log_var, mu_p, var_p)", [LG1, LG2]),
     MM_("n26_only_first_target", MG, "solution_labelled_goal_kl",
         "is_target = torch.isin(labels, torch.as_tensor(list(targets), dtype=labels.dtype))",
-        "is_target = labels == list(targets)[0]", [LG2]),
+        "is_target = labels == list(targets)[0]", [LG1, LG2]),
     MM_("n27_labelled_goal_batch_mean", MG, "solution_labelled_goal_kl", WHERE_GOAL, WHERE_GOAL + ".mean()", [LG1, LG2]),
     MM_("n28_labelled_gmm_cases_swapped", MM, "solution_labelled_gmm_kl", "torch.where(is_target,", "torch.where(~is_target,",
         [LM1, LM2]),
-    MM_("n29_labelled_gmm_n_samples_dropped", MM, "solution_labelled_gmm_kl", "covs, n_samples=n_samples)", "covs)", [LM1]),
+    MM_("n29_labelled_gmm_n_samples_dropped", MM, "solution_labelled_gmm_kl", "covs, n_samples=n_samples)", "covs)", [LM1, LM2]),
     MM_("n30_labelled_gmm_mixture_ignored", MM, "solution_labelled_gmm_kl", "kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples)",
         "kl_standard_normal(mu, log_var)", [LM1, LM2]),
 ]
@@ -533,6 +535,125 @@ ALTERNATIVES += [
          "out = kl_standard_normal(mu, log_var).clone()\n"
          "    out[is_target] = kl_gmm_mc(mu[is_target], log_var[is_target], weights, means, covs, n_samples=n_samples)\n"
          "    return out"),)),
+]
+
+KL_SOLUTION = "return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)"
+KL_DIAG_TERMS = "terms = var / var_p + (mu - mu_p) ** 2 / var_p - 1.0 - log_var + torch.log(var_p)"
+MC_LOG_P = "log_p = gmm_log_prob(z.reshape(s * b, d), weights, means, covs).reshape(s, b)"
+
+
+def straight_through(right: str, wrong: str) -> str:
+    """The value of `right` with the gradients of `wrong`, as a student who found the trick would write it."""
+    return f"right = {right}\n    wrong = {wrong}\n    return wrong + (right - wrong).detach()"
+
+
+MUTANTS += [
+    # issue 19: a KL that ignores the mixture (every KL value test used a one-component prior)
+    MM_("n31_mc_first_component_only", MM, "solution_kl_gmm_mc", MC_LOG_P,
+        "log_p = gmm_log_prob(z.reshape(s * b, d), torch.ones(1), means[:1], covs[:1]).reshape(s, b)", [KC, KS, KN, LM1, LM2]),
+    Entry("n32_kl_to_the_mixtures_moment_matched_gaussian", "mutant", MNIST, MM, ((
+        "solution_kl_gmm_mc",
+        "s, (b, d) = n_samples, mu.shape\n    std = torch.exp(0.5 * log_var)\n    eps = torch.randn(s, b, d, dtype=mu.dtype)\n"
+        "    z = mu + std * eps                                                     # (S, B, D)\n"
+        "    log_q = -0.5 * (d * math.log(2 * math.pi) + log_var.sum(dim=1) + (eps ** 2).sum(dim=2))   # (S, B)\n"
+        "    " + MC_LOG_P + "\n    return (log_q - log_p).mean(dim=0)",
+        "m = (weights[:, None] * means).sum(0)                      # one Gaussian with the mixture's mean and covariance\n"
+        "    c = (weights[:, None, None] * (covs + (means - m)[:, :, None] * (means - m)[:, None, :])).sum(0)\n"
+        "    q = torch.distributions.MultivariateNormal(mu, covariance_matrix=torch.diag_embed(log_var.exp()))\n"
+        "    return torch.distributions.kl_divergence(q, torch.distributions.MultivariateNormal(m, c))"),),
+        (KN, KC, KS, LM1, LM2)),
+]
+
+ALTERNATIVES += [
+    # correct answers in other styles: noise drawn in another order and shape, loops, torch.nn.functional, numpy
+    Entry("b07_other_noise_order_loops_and_numpy", "alternative", MNIST, MB, (
+        ("solution_reparameterize", SAMPLE,
+         "eps = torch.randn(mu.shape[1], mu.shape[0], dtype=mu.dtype).T   # drawn dimension by dimension\n    return mu + std * eps"),
+        ("solution_kl_standard_normal", KL_SOLUTION,
+         "kl = torch.zeros(mu.shape[0], dtype=mu.dtype)\n    for j in range(mu.shape[1]):\n"
+         "        kl = kl + 0.5 * (mu[:, j] ** 2 + torch.exp(log_var[:, j]) - 1 - log_var[:, j])\n    return kl"),
+        ("solution_vae_loss", "recon = torch.sum((x - x_hat) ** 2, dim=1).mean()",
+         "recon = torch.nn.functional.mse_loss(x_hat, x, reduction='sum') / x.shape[0]"),
+        ("solution_target_prior",
+         "chosen = mu[torch.isin(labels, torch.as_tensor(list(targets)))]\n    return chosen.mean(dim=0), chosen.var(dim=0, unbiased=False)",
+         "import numpy as np\n    rows = np.array([int(y) in set(targets) for y in labels])\n    chosen = mu.detach().numpy()[rows]\n"
+         "    return torch.from_numpy(chosen.mean(axis=0)), torch.from_numpy(chosen.var(axis=0))"))),
+    Entry("b08_torch_distributions_and_masks", "alternative", MNIST, MG, (
+        ("solution_kl_diag_gaussians", "var = log_var.exp()\n    " + KL_DIAG_TERMS + "\n    return 0.5 * terms.sum(dim=1)",
+         "q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))\n"
+         "    p = torch.distributions.Normal(mu_p, torch.sqrt(var_p))\n"
+         "    return torch.distributions.kl_divergence(q, p).sum(dim=-1)"),
+        ("solution_labelled_goal_kl", WHERE_GOAL,
+         "out = kl_standard_normal(mu, log_var)\n    goal = kl_diag_gaussians(mu, log_var, mu_p, var_p)\n"
+         "    return out * (~is_target) + goal * is_target"))),
+    Entry("b09_samples_first_in_batch_and_normal_log_prob", "alternative", MNIST, MM, (
+        ("solution_kl_gmm_mc",
+         "eps = torch.randn(s, b, d, dtype=mu.dtype)\n    z = mu + std * eps                                                     # (S, B, D)\n"
+         "    log_q = -0.5 * (d * math.log(2 * math.pi) + log_var.sum(dim=1) + (eps ** 2).sum(dim=2))   # (S, B)",
+         "q = torch.distributions.Normal(mu, std)\n    z = q.rsample((s,))                                      # (S, B, D)\n"
+         "    log_q = q.log_prob(z).sum(dim=2)"),
+        ("solution_gmm_log_prob",
+         "components = torch.distributions.MultivariateNormal(means, covariance_matrix=covs, validate_args=False)\n"
+         "    log_each = components.log_prob(z[:, None, :])          # (B, K): log N(z_b | mu_k, Sigma_k)",
+         "log_each = torch.stack([torch.distributions.MultivariateNormal(means[k], covs[k]).log_prob(z)\n"
+         "                            for k in range(len(weights))], dim=1)"))),
+    Entry("b10_float64_throughout", "alternative", MNIST, MM, (
+        ("solution_gmm_log_prob", "return " + LSE, "return " + LSE.replace("torch.log(weights)", "torch.log(weights.double())")
+         .replace("log_each", "log_each.double()")),
+        ("solution_kl_gmm_mc", "return (log_q - log_p).mean(dim=0)", "return (log_q.double() - log_p.double()).mean(dim=0)"))),
+]
+
+CHEATS += [
+    # issue 19, finding 9: a straight-through function has the right values and the gradients of a mistake; it
+    # scores what the mistake's honest version scores where that mistake is only in the gradients
+    Entry("d04_straight_through_kl", "cheat", MNIST, MB, (
+        ("solution_kl_standard_normal", KL_SOLUTION, straight_through(
+            "-0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)",
+            "-1.0 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)")),), (KLC, VLR), twin="n04_kl_half_dropped"),
+    Entry("d05_straight_through_loss", "cheat", MNIST, MB, (
+        ("solution_vae_loss", "return recon + beta * kl, recon, kl",
+         "right, wrong = recon + beta * kl, beta * recon + kl\n    return wrong + (right - wrong).detach(), recon, kl"),),
+        (VLR,), twin="n07_beta_on_recon"),
+    Entry("d06_straight_through_reparameterize", "cheat", MNIST, MB, (
+        ("solution_reparameterize", SAMPLE,
+         "eps = torch.randn_like(std)\n    right, wrong = mu + std * eps, mu + torch.exp(log_var) * eps\n"
+         "    return wrong + (right - wrong).detach()"),), (R_GRAD,), twin="n02_detached_sample"),
+    Entry("d07_straight_through_kl_diag", "cheat", MNIST, MG, (
+        ("solution_kl_diag_gaussians", KL_DIAG_TERMS + "\n    return 0.5 * terms.sum(dim=1)",
+         KL_DIAG_TERMS + "\n    wrong = var / var_p.sqrt() + (mu - mu_p) ** 2 / var_p - 1.0 - log_var + torch.log(var_p)\n"
+         "    return 0.5 * (wrong + (terms - wrong).detach()).sum(dim=1)"),), (KD0, KDC, LG1, LG2),
+        twin="n12_kl_diag_std_for_var"),
+    Entry("d08_straight_through_labelled_goal_kl", "cheat", MNIST, MG, (
+        ("solution_labelled_goal_kl", WHERE_GOAL,
+         "goal, normal = kl_diag_gaussians(mu, log_var, mu_p, var_p), kl_standard_normal(mu, log_var)\n"
+         "    right, wrong = torch.where(is_target, goal, normal), torch.where(is_target, normal, goal)\n"
+         "    return wrong + (right - wrong).detach()"),), (LG1, LG2), twin="n24_labelled_goal_cases_swapped"),
+    Entry("d09_straight_through_mixture_density", "cheat", MNIST, MM, (
+        ("solution_gmm_log_prob", "return " + LSE,
+         "right = " + LSE + "\n    wrong = torch.logsumexp(log_each, dim=1) - math.log(weights.shape[0])\n"
+         "    return wrong + (right - wrong).detach()"),), (GM, KS, LM2)),
+    # the values of the release's worked examples, typed in: the hidden tests use inputs no release publishes
+    Entry("d10_typed_in_target_prior", "cheat", MNIST, MB, (
+        ("solution_target_prior",
+         "chosen = mu[torch.isin(labels, torch.as_tensor(list(targets)))]\n    return chosen.mean(dim=0), chosen.var(dim=0, unbiased=False)",
+         "return torch.tensor([2.5, 1.5]), torch.tensor([2.25, 2.25])"),), (TP1, TPN), twin="n08_targets_ignored"),
+    Entry("d11_typed_in_labelled_goal_kl", "cheat", MNIST, MG, (
+        ("solution_labelled_goal_kl", WHERE_GOAL, "return torch.tensor([0.0, 0.0, 0.8181, 2.8069])"),), (LG1, LG2),
+        twin="n24_labelled_goal_cases_swapped"),
+    Entry("d12_typed_in_labelled_gmm_kl", "cheat", MNIST, MM, (
+        ("solution_labelled_gmm_kl", "return torch.where(is_target, kl_gmm_mc(mu, log_var, weights, means, covs, n_samples=n_samples),\n"
+         "                       kl_standard_normal(mu, log_var))", "return torch.tensor([0.0, 0.0, 0.818, 2.8069])"),), (LM1, LM2),
+        twin="n28_labelled_gmm_cases_swapped"),
+    # issue 19, finding 2: a wrong answer stored as float16 scores what it scores in float32 (no tolerance follows
+    # the answer's dtype)
+    Entry("d13_float16_kl_half_dropped", "cheat", MNIST, MB, (
+        ("solution_kl_standard_normal", "return -0.5 * torch.sum(", "return -1.0 * torch.sum("),
+        ("solution_kl_standard_normal", "log_var.exp(), dim=1)", "log_var.exp(), dim=1).half()")), (KLC, VLR),
+        twin="n04_kl_half_dropped"),
+    Entry("d14_float16_unbiased_variance", "cheat", MNIST, MB, (
+        ("solution_target_prior", "return chosen.mean(dim=0), chosen.var(dim=0, unbiased=False)",
+         "return chosen.mean(dim=0).half(), chosen.var(dim=0, unbiased=True).half()"),), (TP1, TPN),
+        twin="n10_target_unbiased_variance"),
 ]
 
 CHEATS += [
