@@ -43,7 +43,7 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?i)warning|\d+it \[|it/s\]|s/it\]"
 
 c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades", "grading.feedback.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades", "grading.feedback.HideHiddenTests", "grading.sanitize.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 c.Autograde.sanitize_preprocessors = [
@@ -56,7 +56,22 @@ c.Autograde.autograde_preprocessors = [
     "grading.preprocessors.ExecuteSandboxed", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "grading.preprocessors.CapOutputBytes", "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
+    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata",
+    "grading.sanitize.SanitizeNotebook"]
+
+# Nothing a student's notebook shows runs in a browser (grading/sanitize.py): autograded notebooks keep only inert
+# outputs (above), and every page nbconvert renders with this configuration (the formgrader's, the feedback) is
+# cleaned again: markdown, HTML and Markdown outputs through grading.sanitize.clean_html, no JavaScript, no widget
+# state. The formgrader and the feedback pages also forbid any script the grader did not write (grading/csp.py).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "grading.sanitize.clean_html"}
+c.HTMLExporter.preprocessors = ["grading.sanitize.SanitizeNotebook"]
+c.GenerateFeedback.exporter_class = "grading.csp.FeedbackExporter"  # a Content-Security-Policy meta tag in every page
+
+# Submissions are read as regular files only (grading/collect.py): `nbgrader autograde` does not grade a
+# submission holding a link, a FIFO, a device or a socket; `nbgrader collect` does not copy one.
+c.Autograde.sanitize_preprocessors = ["grading.collect.RefuseUnsafeSubmission"] + c.Autograde.sanitize_preprocessors
+c.ExchangeFactory.collect = "grading.collect.ExchangeCollectRegularFiles"
 
 
 # Rubrics (grading/rubric.py): a markdown cell tagged "rubric" after a manually graded answer is removed from

@@ -15,9 +15,9 @@ for the `error` column, before a byte is read:
 
 Files are opened with O_NONBLOCK after lstat said they are regular, then checked again on the descriptor
 (fstat: same file, regular), so a file swapped for a FIFO in between is refused, not waited for.
-``make grade`` (scripts/grade.py) reads submissions only through this module; for ``nbgrader autograde``
-run by hand, ``refuse_unsafe_submission`` is its pre-convert hook, and ``ExchangeCollectRegularFiles``
-is ``nbgrader collect``'s copier (both set in nbgrader_config.py).
+``make grade`` (scripts/grade.py) reads submissions only through this module; ``nbgrader autograde`` run by
+hand starts with ``RefuseUnsafeSubmission``, and ``nbgrader collect`` copies with ``ExchangeCollectRegularFiles``
+(both set in nbgrader_config.py).
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
 __all__ = ["MAX_FILE_BYTES", "STUDENT_NAME", "Refused", "open_regular", "read_regular", "kind_of", "find_submissions",
-           "Submission", "scan", "refuse_unsafe_submission", "unsafe_entries"]
+           "Submission", "scan", "RefuseUnsafeSubmission", "unsafe_entries"]
 
 MAX_FILE_BYTES = 50 << 20      # a notebook with every figure of the MNIST assignment saved is about 2 MB
 TIMESTAMP_BYTES = 1 << 10
@@ -184,23 +187,25 @@ def unsafe_entries(root: Path) -> list[str]:
     return out
 
 
-def refuse_unsafe_submission(assignment: str, student: str, notebooks: list[str]) -> None:
-    """nbgrader's pre-convert hook (nbgrader_config.py): stop autograding one student's submission that
-    holds a link or a special file, before nbgrader reads its notebooks."""
-    if not notebooks:
-        return
-    folder = Path(notebooks[0]).parent
-    problems = [p for p in (_folder_problem(folder.parent, "student folder"),
-                            _folder_problem(folder, "assignment folder")) if p]
-    problems += [] if problems else unsafe_entries(folder)
-    for nb in notebooks:
-        try:
-            st = os.lstat(nb)
-            _refuse_unless_regular(Path(nb), st, MAX_FILE_BYTES)
-        except (OSError, Refused) as exc:
-            problems.append(str(exc))
-    if problems:
-        raise Refused(f"{student}'s {assignment} is not graded: " + "; ".join(sorted(set(problems))))
+class RefuseUnsafeSubmission(Preprocessor):
+    """First step of `nbgrader autograde` (nbgrader_config.py): a submission whose student folder, assignment
+    folder or any entry is a link or a special file is not graded (nbgrader reports the error and grades the
+    other students). nbgrader has opened the notebook already: a FIFO notebook blocks it before this runs,
+    which is why `make grade` and `nbgrader collect` (below) refuse such files before nbgrader sees them."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources.get("nbgrader", {})
+        coursedir = CourseDirectory(config=self.config)
+        folder = Path(coursedir.format_path(coursedir.submitted_directory, info.get("student", ""), info.get("assignment", "")))
+        problems = [p for p in (_folder_problem(folder.parent, "student folder"), _folder_problem(folder, "assignment folder")) if p]
+        problems += [] if problems else unsafe_entries(folder)
+        if problems:
+            raise Refused(f"{info.get('student')}'s {info.get('assignment')} is not graded: " + "; ".join(sorted(set(problems))))
+        return nb, resources
 
 
 try:  # nbgrader collect: copy a submission from the exchange only if it holds regular files and folders only
