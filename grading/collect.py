@@ -126,7 +126,8 @@ def find_submissions(submissions: Path, assignment: str) -> tuple[dict[str, Path
             inner = student / assignment
             if not os.path.lexists(inner) and not entry.is_symlink():
                 continue  # this student has no folder for this assignment
-            name = entry.name if STUDENT_NAME.match(entry.name) else repr(entry.name)[1:-1][:60] or "?"
+            # a name that is not plain never becomes a row's student: the row is labelled, the error names it
+            name = entry.name if STUDENT_NAME.match(entry.name) else "refused-" + hashlib.sha256(entry.name.encode(errors="replace")).hexdigest()[:8]
             problem = (_folder_problem(student, "student folder") or
                        (None if STUDENT_NAME.match(entry.name) else
                         f"the student folder's name {entry.name!r} is not a plain name (letters, digits, . _ @ + -): refused") or

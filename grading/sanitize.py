@@ -6,7 +6,7 @@ nbconvert renders them on the formgrader's origin and in the feedback pages, so 
 would run with the instructor's session. Two walls:
 
 1. ``SanitizeNotebook``, an nbconvert preprocessor, rewrites what a notebook shows:
-   - outputs keep only inert types: text, LaTeX, PNG/JPEG/GIF (valid base64), HTML and Markdown cleaned by
+   - outputs keep only inert types: text, LaTeX (without markup), PNG/JPEG/GIF (valid base64), HTML and Markdown cleaned by
      ``clean_html``, SVG rebuilt from an allowlist (``clean_svg``); JavaScript, widget views, PDFs and any
      other type go; an output's metadata keeps only an image's width and height;
    - the notebook's widget state (``metadata.widgets``) goes, and so does every notebook-level field but the
@@ -171,6 +171,8 @@ def _clean_data(data: dict) -> dict:
             value = clean_svg(value)
             if value is None:
                 continue
+        elif mime == "text/latex" and re.search(r"[<>]", value):
+            continue  # LaTeX has \lt and \gt; markup in it is someone's attempt (text/plain is shown instead)
         out[mime] = value
     return out
 
