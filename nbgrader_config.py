@@ -64,7 +64,7 @@ c.Autograde.autograde_preprocessors = [
 # cleaned again: markdown, HTML and Markdown outputs through grading.sanitize.clean_html, no JavaScript, no widget
 # state. The formgrader and the feedback pages also forbid any script the grader did not write (grading/csp.py).
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.filters = {"clean_html": "grading.sanitize.clean_html"}
+c.HTMLExporter.filters = {"clean_html": "grading.sanitize.clean_html", "markdown2html": "grading.sanitize.markdown2html"}
 c.HTMLExporter.preprocessors = ["grading.sanitize.SanitizeNotebook"]
 c.GenerateFeedback.exporter_class = "grading.csp.FeedbackExporter"  # a Content-Security-Policy meta tag in every page
 

@@ -7,9 +7,9 @@ should anything get through, the browser refuses to run it.
   the course's environment by ``etc/jupyter/jupyter_server_config.d/vae-course.json``, installed with the
   package). Every page under ``<base_url>formgrader/`` gets a second Content-Security-Policy header (the
   server's own, e.g. the hub's ``frame-ancestors``, stays and both apply) whose ``script-src`` allows the
-  formgrader's files (``'self'``), the inline scripts of the page's ``<head>`` by their hash (nbgrader's
-  templates and the MathJax loader: the student's notebook is in the ``<body>``), and nbgrader's own inline
-  event handlers by hash (``FORMGRADER_HANDLERS``). No ``'unsafe-inline'``, no ``'unsafe-eval'``: a
+  formgrader's files (``'self'``), the inline scripts that come before the notebook by their hash (nbgrader's
+  templates and the MathJax loader: the student's notebook is in ``<div id="notebook-container">``, after
+  them), and nbgrader's own inline event handlers by hash (``FORMGRADER_HANDLERS``). No ``'unsafe-inline'``, no ``'unsafe-eval'``: a
   ``<script>``, an ``onerror=`` or a ``javascript:`` link in a student's output does not run. Files of a
   submission that the formgrader serves (``formgrader/submissions/<id>/<file>``) get ``sandbox``: an HTML
   or SVG file there runs in no origin at all.
@@ -32,6 +32,7 @@ FORMGRADER_HANDLERS = ("toggle_name(true);", "toggle_name(false);", "toggleAllNa
 INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
 SRC = re.compile(r"\ssrc\s*=", re.I)
 HEAD_END = re.compile(r"</head\s*>|<body\b", re.I)
+NOTEBOOK_START = re.compile(r"""<div\b[^>]*\bid=["']notebook-container["']""", re.I)
 
 
 def _hash(text: str) -> str:
@@ -39,10 +40,12 @@ def _hash(text: str) -> str:
 
 
 def head_scripts(page: str) -> list[str]:
-    """The text of every inline script in the page's <head> (the template's; the notebook is in the body)."""
-    end = HEAD_END.search(page)
-    head = page[:end.start()] if end else ""
-    return [body for attrs, body in INLINE_SCRIPT.findall(head) if not SRC.search(attrs)]
+    """The text of every inline script the grader's template wrote: those before the notebook (nbgrader's
+    pages put it in <div id="notebook-container">, after their head and navigation), or, in a page without
+    a notebook, those of the <head>."""
+    end = NOTEBOOK_START.search(page) or HEAD_END.search(page)
+    trusted = page[:end.start()] if end else ""
+    return [body for attrs, body in INLINE_SCRIPT.findall(trusted) if not SRC.search(attrs)]
 
 
 def policy_for(page: str, extra_sources: str = "") -> str:
@@ -93,7 +96,11 @@ try:
             if self.files:
                 headers.add("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'")
             elif self.page:
-                text = chunk.decode("utf-8", "replace") if finishing else ""
+                # Never cached: a browser revalidating a cached page gets a 304 without a body (so without
+                # hashes), and would take the 304's policy for the cached page.
+                headers["Cache-Control"] = "no-store"
+                headers.pop("Etag", None)
+                text = chunk.decode("utf-8", "replace") if finishing else ""  # a streamed page: no inline script runs
                 headers.add("Content-Security-Policy", policy_for(text))
             return status_code, headers, chunk
 except ImportError:  # pragma: no cover

@@ -393,7 +393,7 @@ class Cgroup2:
         group.mkdir(exist_ok=True)
         (group / "cgroup.subtree_control").write_text(enable)
         self.path = group / name
-        self.path.mkdir()
+        self.path.mkdir(exist_ok=True)
         period = 100000
         for key, value in (("memory.max", LIMITS["memory"]), ("memory.swap.max", 0), ("pids.max", LIMITS["processes"]),
                            ("cpu.max", f"{LIMITS['cpus'] * period} {period}")):

@@ -16,8 +16,9 @@ would run with the instructor's session. Two walls:
    It runs in ``nbgrader autograde`` (after execution: the autograded notebook is clean, skip-tagged
    outputs included), in ``nbgrader generate_feedback`` and in every HTMLExporter the course configures
    (the formgrader's), so a notebook autograded before, or by another configuration, is cleaned too.
-2. ``clean_html`` replaces nbconvert's filter of that name (``HTMLExporter.sanitize_html`` is on): markdown
-   cells, HTML and Markdown outputs are rendered through it. It keeps formatting, tables, images from data
+2. ``clean_html`` replaces nbconvert's filter of that name (``HTMLExporter.sanitize_html`` is on), and
+   ``markdown2html`` (which nbgrader's formgrade and feedback templates use without cleaning) renders through
+   it: markdown cells, HTML and Markdown outputs are all cleaned. It keeps formatting, tables, images from data
    URLs, links to http(s) and mailto; it drops scripts, event handlers, ``javascript:``/``data:``/``vbscript:``
    links, iframes, objects, embeds, forms, inputs, meta, base, style elements and any class name the
    formgrader's scripts look for.
@@ -33,12 +34,13 @@ import re
 from xml.etree import ElementTree
 
 import bleach
+from jinja2 import pass_context
 from bleach.css_sanitizer import CSSSanitizer
 from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool
 
-__all__ = ["SanitizeNotebook", "clean_html", "clean_svg", "KEPT_MIME_TYPES"]
+__all__ = ["SanitizeNotebook", "clean_html", "markdown2html", "clean_svg", "KEPT_MIME_TYPES"]
 
 TAGS = {"a", "abbr", "acronym", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
         "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
@@ -97,6 +99,22 @@ def clean_html(element) -> str:
         kept = [c for c in m.group(1).split() if CLASS.match(c)]
         return f' class="{" ".join(kept)}"' if kept else ""
     return _CLASS_ATTR.sub(classes, cleaned)
+
+
+@pass_context
+def markdown2html(context, source) -> str:
+    """nbconvert's markdown2html (HTMLExporter's, with the cell's attachments), cleaned by clean_html.
+
+    nbgrader's formgrade and feedback templates render markdown cells with `markdown2html` alone, whatever
+    HTMLExporter.sanitize_html says: this filter replaces it (nbgrader_config.py), so that every markdown a
+    page shows, a cell's or an output's, is cleaned."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    cell = context.get("cell", {})
+    renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}), embed_images=False,
+                               path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                               anchor_link_text="¶", exclude_anchor_links=False)
+    return clean_html(MarkdownWithMath(renderer=renderer).render(source))
 
 
 SVG = "http://www.w3.org/2000/svg"
