@@ -28,8 +28,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.Execute.timeout = 90
 
 # Autograding kernels run in a bubblewrap sandbox with their own limits (grading.sandbox.LIMITS:
-# 4 GiB of memory, 256 MiB files, 256 processes, 15 CPU minutes): ExecuteSandboxed, below, starts them
-# with grading.sandbox.SandboxKernelManager. Validation and plain execution start kernels as usual.
+# 4 GiB of heap, 6 GiB of address space, 256 MiB files, 64 processes, 15 CPU minutes, no memfd or System V IPC):
+# ExecuteSandboxed, below, starts them with grading.sandbox.SandboxKernelManager. Validation and plain
+# execution start kernels as usual.
 # VAE_SANDBOX=none (make grade SANDBOX=none) grades without the sandbox.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
 
