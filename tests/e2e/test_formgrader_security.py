@@ -23,9 +23,9 @@ import pytest
 
 import attacks
 import catalog
-import coursetools as ct
-import e2e
-import grade
+import chromium_lab as e2e
+from grading import classroom
+from grading import course_dir as ct
 
 ASSIGNMENT, NOTEBOOK = "vae_by_hand", "02_latent_collapse_and_beta"
 ATTACKER = "a20_xss_in_formgrader"
@@ -38,7 +38,7 @@ def graded_class(tmp_path_factory):
     shutil.rmtree(subs / "untouched")
     catalog.build(next(e for e in catalog.ATTACKS if e.name == ATTACKER), subs, ATTACKER)
     out = tmp_path_factory.mktemp("xss-class") / ASSIGNMENT
-    table = grade.grade_class(ASSIGNMENT, subs, out, progress=False, timeout=300)
+    table = classroom.grade_class(ASSIGNMENT, subs, out, progress=False, timeout=300)
     assert {r["student"]: r["score"] for r in table} == {"reference": 37.0, ATTACKER: 0.0}, table
     return out
 
@@ -78,11 +78,16 @@ def script_ran(driver) -> bool:
 
 
 def open_formgrader(driver, lab, sid):
+    driver.get_log("browser")  # what earlier pages logged
     # log in at the server's root (a token on a formgrader URL gives a cookie for that path only)
     driver.get(f"{lab.base}/api/status?token={lab.token}")
     driver.get(f"{lab.base}/formgrader/submissions/{sid}/")
-    e2e.wait_for(lambda: driver.execute_script("return window.models !== undefined && window.models.loaded === true"),
-                 180, "the formgrader's submission page (its own scripts)")
+    try:
+        e2e.wait_for(lambda: driver.execute_script(
+            "return window.formgrader !== undefined && formgrader.grades.loaded === true && formgrader.comments.loaded === true"
+            " && window.MathJax !== undefined && MathJax.loaded === true"), 180, "the formgrader's submission page (its own scripts)")
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}; browser console: {driver.get_log('browser')}") from None
     e2e.wait_for(lambda: mathjax_done(driver), 120, "MathJax to typeset the submission")
     time.sleep(3)  # what an attacker's script would need to call the API a few times
 
@@ -120,14 +125,15 @@ def test_the_attackers_notebook_runs_nothing_in_the_formgrader(graded_class, dri
         grade_id = box.get_attribute("id")
         box.clear()
         box.send_keys("1\t")
-        e2e.wait_for(lambda: driver.execute_script(
-            "return arguments[0].closest('.cell').querySelector('.score-saved').style.display !== 'none'", box),
-            30, "the hand grade to be saved")
-        con = sqlite3.connect(graded_class / "gradebook.db")
-        saved = con.execute("SELECT g.manual_score FROM grade g JOIN base_cell c ON g.cell_id = c.id JOIN submitted_notebook sn "
-                            "ON g.notebook_id = sn.id WHERE sn.id = ? AND c.name = ?", (sid, grade_id)).fetchone()
-        con.close()
-        assert saved == (1.0,), saved
+
+        def saved():
+            con = sqlite3.connect(graded_class / "gradebook.db")
+            try:
+                return con.execute("SELECT g.manual_score FROM grade g JOIN base_cell c ON g.cell_id = c.id "
+                                   "WHERE g.notebook_id = ? AND c.name = ?", (sid, grade_id)).fetchone() == (1.0,)
+            finally:
+                con.close()
+        e2e.wait_for(saved, 60, "the hand grade to reach the gradebook")
         assert not script_ran(driver)
 
 
@@ -175,10 +181,11 @@ def test_the_policy_is_what_stops_a_script_in_this_browser(tmp_path, driver):
 
 def test_the_attackers_feedback_runs_nothing_and_typesets(graded_class, driver):
     """make feedback for the class; the attacker's page opened from disk and through Jupyter's /files/."""
-    import feedback
+    from grading import feedback
 
     assert feedback.generate(ASSIGNMENT, graded_class, force=True) == 0
     page = graded_class / "feedback" / ATTACKER / ASSIGNMENT / f"{NOTEBOOK}.html"
+    driver.get_log("browser")  # what earlier pages logged
     driver.get(page.as_uri())
     e2e.wait_for(lambda: mathjax_done(driver), 120, "MathJax to typeset the feedback page opened from disk")
     time.sleep(2)
