@@ -15,7 +15,7 @@ import nbformat
 MARK = "vae-attack-marker"       # in the command line of every process an attack starts
 CANARY_ENV = "VAE_GRADER_CANARY"  # set in the grader's environment by the test; must never be printed
 CANARY_FILE = "CANARY.txt"        # written next to the submissions by the test; must never be printed
-LOOPBACK_PORT = 47831             # the test serves the reference answers here, on 127.0.0.1
+LOOPBACK_PORT = int(os.environ.get("VAE_ATTACK_PORT", "47831"))  # the test serves the reference answers here, on 127.0.0.1
 
 # Finds files by name anywhere the kernel can see (bounded), the way an attacker would look around.
 FIND = '''
