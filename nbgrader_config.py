@@ -70,9 +70,8 @@ c.HTMLExporter.preprocessors = ["grading.sanitize.SanitizeNotebook"]
 c.GenerateFeedback.exporter_class = "grading.csp.FeedbackExporter"  # a Content-Security-Policy meta tag in every page
 
 # Submissions are read as regular files only (grading/collect.py): `nbgrader autograde` does not grade a
-# submission holding a link, a FIFO, a device or a socket; `nbgrader collect` does not copy one.
+# submission holding a link, a FIFO, a device or a socket.
 c.Autograde.sanitize_preprocessors = ["grading.collect.RefuseUnsafeSubmission"] + c.Autograde.sanitize_preprocessors
-c.ExchangeFactory.collect = "grading.collect.ExchangeCollectRegularFiles"
 
 
 # Rubrics (grading/rubric.py): a markdown cell tagged "rubric" after a manually graded answer is removed from

@@ -15,9 +15,10 @@ for the `error` column, before a byte is read:
 
 Files are opened with O_NONBLOCK after lstat said they are regular, then checked again on the descriptor
 (fstat: same file, regular), so a file swapped for a FIFO in between is refused, not waited for.
-``make grade`` (scripts/grade.py) reads submissions only through this module; ``nbgrader autograde`` run by
-hand starts with ``RefuseUnsafeSubmission``, and ``nbgrader collect`` copies with ``ExchangeCollectRegularFiles``
-(both set in nbgrader_config.py).
+``make grade`` (grading/classroom.py) reads submissions only through this module; ``nbgrader autograde`` run
+by hand starts with ``RefuseUnsafeSubmission`` (nbgrader_config.py). On a hub, ``nbgrader collect`` takes a
+submission from the exchange only when it is its student's own and holds no link or special file
+(grading/exchange.py).
 """
 
 from __future__ import annotations
@@ -207,21 +208,3 @@ class RefuseUnsafeSubmission(Preprocessor):
         if problems:
             raise Refused(f"{info.get('student')}'s {info.get('assignment')} is not graded: " + "; ".join(sorted(set(problems))))
         return nb, resources
-
-
-try:  # nbgrader collect: copy a submission from the exchange only if it holds regular files and folders only
-    from nbgrader.exchange.default.collect import ExchangeCollect as _ExchangeCollect
-
-    class ExchangeCollectRegularFiles(_ExchangeCollect):
-        """nbgrader's collect, refusing a submission that holds a link, a FIFO, a device or a socket."""
-
-        def do_copy(self, src, dest):
-            problems = unsafe_entries(Path(src))
-            if problems:
-                self.log.error("Not collected: %s holds %s", src, "; ".join(problems[:5]))
-                return
-            return super().do_copy(src, dest)
-
-    __all__.append("ExchangeCollectRegularFiles")
-except ImportError:  # pragma: no cover  (nbgrader is a dependency of the course)
-    pass
