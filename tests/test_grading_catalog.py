@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -102,11 +103,19 @@ def bait(subs):
 
 
 def survivors() -> list[str]:
-    """Processes an attack started, or any process running as a sandbox uid."""
+    """Processes an attack started, or any process running as a sandbox uid, except another environment's
+    (on a shared machine, another checkout grading at the same time: a kernel of its own interpreter)."""
+    import sys
+
     ps = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout.splitlines()
     from grading.sandbox import UID_POOL
 
-    return [line for line in ps if attacks.MARK in line or int(line.split()[0]) in UID_POOL]
+    ours = str(Path(sys.prefix) / "bin")
+
+    def elsewhere(line):
+        return any(word.endswith(("/bin/python", "/bin/python3")) and not word.startswith(ours) and "/.venv/" in word
+                   for word in line.split()[2:3])
+    return [line for line in ps if (attacks.MARK in line or int(line.split()[0]) in UID_POOL) and not elsewhere(line)]
 
 
 @pytest.fixture(scope="module")
