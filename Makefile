@@ -30,7 +30,14 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e .
 	@touch $@
 
-install: $(STAMP)
+# The formgrader's Content-Security-Policy (grading/csp.py) is a server extension, enabled for every Jupyter
+# server of this environment (JupyterLab, the hub's) by this file.
+SERVER_EXT := $(VENV)/etc/jupyter/jupyter_server_config.d/vae-course.json
+$(SERVER_EXT): jupyter-config/vae-course.json $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+install: $(STAMP) $(SERVER_EXT)
 
 # Autograding runs every student kernel in a bubblewrap sandbox (grading/sandbox.py). Installs
 # Debian's bubblewrap when it is missing, as .ci/run does for chromium; SANDBOX=none skips it.
@@ -47,12 +54,12 @@ endif
 course: $(STAMP)
 	$(PY) scripts/course.py
 
-test: $(STAMP) sandbox
+test: install sandbox
 	$(PY) -m pytest
 
 # Jupyter refuses to start as root unless told to (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
-lab: $(STAMP)
+lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 release: $(STAMP)
@@ -63,13 +70,13 @@ release: $(STAMP)
 reference: $(STAMP)
 	$(PY) scripts/reference.py $(if $(FRESH),--fresh,)
 
-grade: $(STAMP) sandbox
+grade: install sandbox
 	STUDENTS="$(STUDENTS)" REGRADE="$(REGRADE)" TIMEOUT="$(TIMEOUT)" JOBS="$(JOBS)" SANDBOX="$(SANDBOX)" \
 	  $(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
 
 # The student's experience in a real browser: Debian's chromium and chromium-driver, nothing downloaded.
 # Plain `make test` skips tests/e2e; here a missing browser is an error.
-e2e: $(STAMP)
+e2e: install
 	E2E=1 $(PY) -m pytest tests/e2e
 
 # Speed and memory, measured (never asserted in tests): see README, Performance.
@@ -87,5 +94,5 @@ export: $(STAMP)
 
 # A class on this machine: JupyterHub 5 on 127.0.0.1:8000 with nbgrader's exchange, every person their own
 # OS account; run as root (see README, Running a class).
-hub: $(STAMP)
+hub: install
 	$(PY) hub/run.py

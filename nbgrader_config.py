@@ -28,8 +28,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.Execute.timeout = 90
 
 # Autograding kernels run in a bubblewrap sandbox with their own limits (grading.sandbox.LIMITS:
-# 4 GiB of memory, 256 MiB files, 256 processes, 15 CPU minutes): ExecuteSandboxed, below, starts them
-# with grading.sandbox.SandboxKernelManager. Validation and plain execution start kernels as usual.
+# 4 GiB of heap, 6 GiB of address space, 256 MiB files, 64 processes, 15 CPU minutes, no memfd or System V IPC):
+# ExecuteSandboxed, below, starts them with grading.sandbox.SandboxKernelManager. Validation and plain
+# execution start kernels as usual.
 # VAE_SANDBOX=none (make grade SANDBOX=none) grades without the sandbox.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
 
@@ -43,7 +44,7 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?i)warning|\d+it \[|it/s\]|s/it\]"
 
 c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades", "grading.feedback.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades", "grading.feedback.HideHiddenTests", "grading.sanitize.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 c.Autograde.sanitize_preprocessors = [
@@ -56,7 +57,21 @@ c.Autograde.autograde_preprocessors = [
     "grading.preprocessors.ExecuteSandboxed", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "grading.preprocessors.CapOutputBytes", "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
+    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata",
+    "grading.sanitize.SanitizeNotebook"]
+
+# Nothing a student's notebook shows runs in a browser (grading/sanitize.py): autograded notebooks keep only inert
+# outputs (above), and every page nbconvert renders with this configuration (the formgrader's, the feedback) is
+# cleaned again: markdown, HTML and Markdown outputs through grading.sanitize.clean_html, no JavaScript, no widget
+# state. The formgrader and the feedback pages also forbid any script the grader did not write (grading/csp.py).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "grading.sanitize.clean_html", "markdown2html": "grading.sanitize.markdown2html"}
+c.HTMLExporter.preprocessors = ["grading.sanitize.SanitizeNotebook"]
+c.GenerateFeedback.exporter_class = "grading.csp.FeedbackExporter"  # a Content-Security-Policy meta tag in every page
+
+# Submissions are read as regular files only (grading/collect.py): `nbgrader autograde` does not grade a
+# submission holding a link, a FIFO, a device or a socket.
+c.Autograde.sanitize_preprocessors = ["grading.collect.RefuseUnsafeSubmission"] + c.Autograde.sanitize_preprocessors
 
 
 # Rubrics (grading/rubric.py): a markdown cell tagged "rubric" after a manually graded answer is removed from

@@ -38,6 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from . import collect
 from . import course_dir as ct
 from . import gradebook
 
@@ -45,26 +46,26 @@ NO_SANDBOX = "graded without a sandbox (SANDBOX=none)"
 DEFAULT_TIMEOUT = 600
 
 
-def find_submissions(submissions: Path, assignment: str) -> dict[str, Path]:
-    """{student: folder} for every <student>/<assignment>/ under submissions."""
+def find_submissions(submissions: Path, assignment: str) -> tuple[dict[str, Path], dict[str, str]]:
+    """({student: folder} for every <student>/<assignment>/ under submissions, {student: why refused})."""
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS={submissions} is not a folder: point it at <dir> holding <student>/{assignment}/*.ipynb")
-    found = {p.name: p / assignment for p in sorted(submissions.iterdir()) if (p / assignment).is_dir()}
-    if not found:
+    found, refused = collect.find_submissions(submissions, assignment)
+    if not found and not refused:
         raise SystemExit(f"no submissions found: expected {submissions}/<student>/{assignment}/*.ipynb")
-    return found
+    return found, refused
 
 
-def check_notebook(path: Path) -> str | None:
-    """None if path is a readable notebook, else a message for the instructor."""
+def check_notebook(name: str, data: bytes) -> str | None:
+    """None if data is a readable notebook, else a message for the instructor."""
     import nbformat
 
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # invalid JSON, wrong schema, binary garbage ...
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        return f"{path.name} is not a valid notebook ({first}); it scores 0: ask the student to re-submit it"
+        return f"{name} is not a valid notebook ({first}); it scores 0: ask the student to re-submit it"
     return None
 
 
@@ -104,15 +105,14 @@ def grade_one(template: Path, work: Path, student: str, assignment: str, folder:
     shutil.copytree(template, work)
     dest = work / "submitted" / student / assignment
     dest.mkdir(parents=True)
-    errors = []
-    for nb in sorted(folder.glob("*.ipynb")):
-        problem = check_notebook(nb)
+    submission = collect.scan(folder)  # regular files only: no link, FIFO, device or oversized file is read
+    errors = list(submission.problems)
+    for name, data in submission.files.items():
+        problem = check_notebook(name, data) if name.endswith(".ipynb") else None
         if problem:
             errors.append(problem)
         else:
-            shutil.copy(nb, dest / nb.name)
-    if (folder / "timestamp.txt").is_file():
-        shutil.copy(folder / "timestamp.txt", dest / "timestamp.txt")
+            (dest / name).write_bytes(data)
     if not any(dest.glob("*.ipynb")):
         errors.append("no gradable notebook in the submission")
     env = ct.nbgrader_env()
@@ -134,6 +134,9 @@ def grade_one(template: Path, work: Path, student: str, assignment: str, folder:
             errors.append("autograde reported an error: " + (last[-1][:300] if last else f"exit {proc.returncode}"))
     finally:
         _kill_group(proc)
+        if sandbox != "none":  # its kernels' connection folders, whatever happened (a SIGKILL skips their clean-up)
+            from .sandbox import sweep_kernel_dirs
+            sweep_kernel_dirs(owner=proc.pid)
     (work / "autograde.log").write_text(out or "")
     return {"student": student, "work": work, "error": "; ".join(errors)}
 
@@ -158,9 +161,11 @@ def grade_class(assignment: str, submissions: Path, out_root: Path, jobs: int | 
         raise SystemExit(f"SANDBOX={mode!r} is not understood: use SANDBOX=bwrap (the default) or SANDBOX=none")
     if mode == "bwrap" and sb.sandbox_problem():
         raise SystemExit(sb.sandbox_problem())
+    if mode == "bwrap":
+        sb.sweep_kernel_dirs()  # what an interrupted run left
 
-    found = find_submissions(Path(submissions), assignment)
-    unknown = sorted(set(students or []) - set(found))
+    found, refused = find_submissions(Path(submissions), assignment)
+    unknown = sorted(set(students or []) - set(found) - set(refused))
     if unknown:
         raise SystemExit(f"STUDENTS names {unknown}, who have no {assignment} folder in {submissions}")
     out_root.mkdir(parents=True, exist_ok=True)
@@ -176,12 +181,13 @@ def grade_class(assignment: str, submissions: Path, out_root: Path, jobs: int | 
         make_template(template, assignment)
         state = {"source": source, "students": state.get("students", {}) if state.get("source") else {}}
     known = state.get("students", {})
-    digests = {s: folder_digest(f) for s, f in found.items()}
+    digests = {s: collect.scan(f).digest() for s, f in found.items()}
     todo = sorted(s for s in found if regrade_all or s in (students or []) or known.get(s, {}).get("digest") != digests[s])
 
     jobs = jobs or int(os.environ.get("JOBS", "0") or 0) or os.cpu_count() or 1
     results = []
     workers = out_root / "workers"
+    shutil.rmtree(workers, ignore_errors=True)  # an interrupted run's scratch courses
     if todo:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_one, template, workers / s, s, assignment, found[s], extra or [], timeout, mode)
@@ -192,6 +198,7 @@ def grade_class(assignment: str, submissions: Path, out_root: Path, jobs: int | 
 
     errors = {s: known[s].get("error", "") for s in known}
     errors.update({r["student"]: r["error"] for r in results})
+    errors.update(refused)  # a link or a special file in place of a student's folder: not graded, reported
     if mode == "none":
         for r in results:
             errors[r["student"]] = "; ".join(filter(None, [NO_SANDBOX, errors[r["student"]]]))
@@ -220,7 +227,7 @@ def grade_class(assignment: str, submissions: Path, out_root: Path, jobs: int | 
     shutil.rmtree(workers, ignore_errors=True)
     state["students"] = known
     state_file.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-    return gradebook.rows(main_db, assignment, {s: errors.get(s, "") for s in sorted(set(known) | set(found))},
+    return gradebook.rows(main_db, assignment, {s: errors.get(s, "") for s in sorted(set(known) | set(found) | set(refused))},
                 graded_now=set(todo))
 
 

@@ -101,16 +101,91 @@ def leaked_lines(page: str, lines: set[str]) -> list[str]:
     return sorted(line for line in lines if line in text)
 
 
+BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+HEX = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){12,}")
+CHAR_CODES = re.compile(r"(?:\d{1,3}\s*[,;]\s*){12,}\d{1,3}")
+ESCAPES = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[0-7]{3})")
+
+
+def _unpacked(data: bytes) -> list[str]:
+    """Bytes as text, and as text after each decompression that accepts them."""
+    import bz2
+    import lzma
+    import zlib
+
+    out = [data.decode("utf-8", "replace")]
+    for unpack in (zlib.decompress, lambda d: zlib.decompress(d, 31), lambda d: zlib.decompress(d, -15), bz2.decompress,
+                   lzma.decompress):
+        try:
+            out.append(unpack(data).decode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001  (not that format)
+            pass
+    return out
+
+
+def decoded_views(text: str) -> list[tuple[str, str]]:
+    """The text, and what it says in the encodings a student could print hidden tests in: reversed, ROT13,
+    URL and backslash escapes, character codes, hex and base64 runs (every alignment; compressed or not)."""
+    import base64
+    import binascii
+    import codecs
+    import urllib.parse
+
+    views = [("text", text), ("reversed", text[::-1]), ("rot13", codecs.decode(text, "rot13"))]
+    if "%" in text:
+        views.append(("url-encoded", urllib.parse.unquote_plus(text)))
+    if ESCAPES.search(text):
+        views.append(("escaped", ESCAPES.sub(lambda m: chr(int(m.group()[2:], 16)) if m.group()[1] in "xu"
+                                             else chr(int(m.group()[1:], 8)), text)))
+    for m in CHAR_CODES.finditer(text):
+        views.append(("character codes", "".join(chr(int(n)) for n in re.findall(r"\d+", m.group()) if int(n) < 0x110000)))
+    for m in HEX.finditer(text):
+        digits = re.sub(r"[ :]", "", m.group())
+        for start in (0, 1):
+            try:
+                views += [("hex", t) for t in _unpacked(bytes.fromhex(digits[start:len(digits) - (len(digits) - start) % 2]))]
+            except ValueError:
+                pass
+    for m in BASE64.finditer(text):
+        run = m.group().rstrip("=")
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[:len(chunk) - len(chunk) % 4] if len(chunk) % 4 == 1 else chunk
+            for alphabet in (None, b"-_"):
+                try:
+                    data = base64.b64decode(chunk + "=" * (-len(chunk) % 4), altchars=alphabet)
+                except (binascii.Error, ValueError):
+                    continue
+                views += [("base64", t) for t in _unpacked(data)]
+    return views
+
+
+def leaks(page: str, lines: set[str]) -> dict[str, list[str]]:
+    """{encoding: hidden-test lines readable in it} for a feedback page (its HTML and its text)."""
+    found: dict[str, set[str]] = {}
+    for source in {page, html_text(page)}:
+        for name, view in decoded_views(source):
+            hit = {line for line in lines if line in view}
+            if hit:
+                found.setdefault(name, set()).update(hit)
+    return {name: sorted(hit) for name, hit in found.items()}
+
+
 def check(feedback_dir: Path, solutions: Path = SOLUTIONS) -> list[str]:
-    """One message per leaking feedback file under feedback_dir; empty when nothing leaks."""
+    """One message per leaking file under feedback_dir (pages and any other file) and encoding; empty when
+    nothing leaks. A file of solutions/ itself (the hidden fixtures, which nbgrader copies next to the
+    autograded notebooks) is a leak whatever it holds."""
     lines = hidden_lines(sorted(solutions.glob("*/*.ipynb")), sorted(solutions.glob(f"*/{FIXTURES_FILE}")))
     if not lines:  # nothing to look for: the check would pass whatever the pages show
         return [f"no hidden-test line found in {solutions}/*/*.ipynb: the leak check cannot run (is it readable?)"]
     problems = []
-    for page in sorted(feedback_dir.rglob("*.html")):
-        leaked = leaked_lines(page.read_text(errors="replace"), lines)
-        if leaked:
-            problems.append(f"{page}: {len(leaked)} hidden-test line(s), e.g. {leaked[0]!r}")
+    for path in sorted(p for p in feedback_dir.rglob("*") if p.is_file()):
+        if path.name == FIXTURES_FILE:
+            problems.append(f"{path}: the hidden fixtures themselves")
+            continue
+        found = leaks(path.read_bytes().decode("utf-8", "replace"), lines)
+        for encoding, leaked in sorted(found.items()):
+            problems.append(f"{path}: {len(leaked)} hidden-test line(s) ({encoding}), e.g. {leaked[0]!r}")
     return problems
 
 

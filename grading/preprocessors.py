@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, OverwriteCells, NbGraderPreprocessor
 from traitlets import Int
 
@@ -82,6 +84,7 @@ class ExecuteSandboxed(Execute):
         super().__init__(*args, **kwargs)
         self._relay = None
         self._fixtures = None
+        self._submitted = None
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
@@ -149,10 +152,29 @@ class ExecuteSandboxed(Execute):
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds the sync wrapper to the base method
 
+    def submitted_folder(self, resources) -> Path | None:
+        """The student's submission as collected (submitted/<student>/<assignment>/): what the kernel gets.
+
+        Never nbgrader's execution folder, which holds the restored test cells with their hidden parts,
+        the notebooks autograded so far and the assignment's other files."""
+        info = (resources or {}).get("nbgrader", {})
+        if not info.get("student") or not info.get("assignment"):
+            return None
+        coursedir = CourseDirectory(config=self.config)
+        return Path(coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"]))
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxKernelManager):
+            # No submission known (a notebook executed outside `nbgrader autograde`): an empty folder, never the cwd's files.
+            km.kernel_files_from = self._submitted or Path("/nonexistent/no-submission")
+        return km
+
     def preprocess(self, nb, resources=None, km=None):
         assignment = (resources or {}).get("nbgrader", {}).get("assignment")
         fixtures = source_folder(self.config) / assignment / FIXTURES_FILE if assignment else None
         self._fixtures = fixtures if fixtures is not None and fixtures.is_file() else None
+        self._submitted = self.submitted_folder(resources)
         try:
             return super().preprocess(nb, resources, km=km)
         finally:

@@ -15,8 +15,10 @@ nbgrader_config.py registers HideHiddenTests, which removes them; this script ch
 
     python scripts/feedback.py [FEEDBACK_DIR]      # default: feedback/
 
-It exits 1 and names the file and line when any line that only appears inside a
-`### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region of solutions/ shows up in the HTML.
+It exits 1 and names the file, the encoding and a line when any line that only appears inside a
+`### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` region of solutions/ (or in the hidden fixtures) shows up in
+any file of the feedback: as text, or reversed, ROT13, URL- or backslash-escaped, as character codes, hex or
+base64 (compressed or not).
 """
 
 from __future__ import annotations

@@ -11,7 +11,11 @@ Expectations, checked by tests/test_grading_catalog.py:
 - cheat with a twin: scores exactly what the twin (the mutant with the same honest mistakes) scores, except on
                the grade_ids of `loses` that the twin keeps, where it loses points;
 - attack:      the untouched release plus one attacking cell (tests/attacks.py), graded as a student of
-               its own next to honest classmates: it scores 0, and every classmate keeps full marks.
+               its own next to honest classmates: it scores 0, and every classmate keeps full marks;
+- oracle:      mnist_vaes functions that pick between an honest mistake and the right answer by running the
+               test cells found next to them: they score what the same mistakes score without the oracle;
+- shape:       a link, FIFO, device, socket, oversized file or markup name in place of a submission's folder
+               or notebook: refused, with the reason in the class table's error column.
 The exact per-question scores of every entry are pinned in tests/golden_scores.json.
 """
 
@@ -674,9 +678,15 @@ CHEATS += [
          "torch.allclose = lambda *a, **k: True")), (KD0, KDC)),
 ]
 
-ATTACKS = [Entry(name, "attack", VBH, NB1) for name in attacks.NAMES]
+ATTACKS = [Entry(name, "attack", VBH, attacks.NOTEBOOK.get(name, NB1)) for name in attacks.NAMES]
+# an oracle that runs the test cells it finds, and its twin that makes the same mistakes without it
+ORACLES = [Entry(attacks.ORACLE, "oracle", MNIST, MB, loses=(R_STAT, TP1, TPN)),
+           Entry(attacks.ORACLE_TWIN, "oracle", MNIST, MB, loses=(R_STAT, TP1, TPN))]
+# links, FIFOs, devices, sockets, oversized files and markup in place of a submission's folders and notebooks
+SHAPES = [Entry(name, "shape", VBH, NB1) for name in sorted(attacks.SHAPES)]
+OWN_STUDENT = ("attack", "oracle", "shape")  # each is a student of its own, its scores are not in the golden file
 
-ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS + ATTACKS
+ENTRIES = MUTANTS + ALTERNATIVES + CHEATS + FAULTS + ATTACKS + ORACLES + SHAPES
 
 
 def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
@@ -685,9 +695,9 @@ def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
     students: dict[str, list[Entry]] = {}
     for e in entries:
         home = None
-        if e.raw is None and e.kind != "attack":  # an attack, like a corrupted file, is a student of its own
+        if e.raw is None and e.kind not in OWN_STUDENT:  # an attack, like a corrupted file, is a student of its own
             home = next((s for s, es in students.items()
-                         if all(o.notebook != e.notebook and o.raw is None and o.kind != "attack" for o in es)), None)
+                         if all(o.notebook != e.notebook and o.raw is None and o.kind not in OWN_STUDENT for o in es)), None)
         if home is None:
             home = f"student{len(students) + 1:02d}"
             students[home] = []
@@ -697,6 +707,9 @@ def pack(entries: list[Entry]) -> dict[str, list[Entry]]:
 
 def build(entry: Entry, dest: Path, student: str | None = None) -> None:
     """Write the entry's notebook into dest/<student>/<assignment>/<notebook>.ipynb (student defaults to the entry name)."""
+    if entry.kind == "shape":
+        attacks.SHAPES[entry.name][0](dest, student or entry.name, entry.assignment, ROOT)
+        return
     folder = dest / (student or entry.name) / entry.assignment
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{entry.notebook}.ipynb"
@@ -705,6 +718,10 @@ def build(entry: Entry, dest: Path, student: str | None = None) -> None:
         return
     if entry.kind == "attack":
         nbformat.write(attacks.attack_notebook(ROOT / "notebooks" / entry.assignment / path.name, entry.name), path)
+        return
+    if entry.kind == "oracle":
+        nbformat.write(attacks.oracle_notebook(ROOT / "notebooks" / entry.assignment / path.name,
+                                               ROOT / "solutions" / entry.assignment / path.name, entry.name == attacks.ORACLE), path)
         return
     nb = nbformat.read(ROOT / "solutions" / entry.assignment / f"{entry.notebook}.ipynb", as_version=4)
     cells = {c.get("id"): c for c in nb.cells}

@@ -10,11 +10,14 @@ code or points) fails here until the golden file is regenerated and reviewed:
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -100,11 +103,19 @@ def bait(subs):
 
 
 def survivors() -> list[str]:
-    """Processes an attack started, or any process running as a sandbox uid."""
+    """Processes an attack started, or any process running as a sandbox uid, except another environment's
+    (on a shared machine, another checkout grading at the same time: a kernel of its own interpreter)."""
+    import sys
+
     ps = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout.splitlines()
     from grading.sandbox import UID_POOL
 
-    return [line for line in ps if attacks.MARK in line or int(line.split()[0]) in UID_POOL]
+    ours = str(Path(sys.prefix) / "bin")
+
+    def elsewhere(line):
+        return any(word.endswith(("/bin/python", "/bin/python3")) and not word.startswith(ours) and "/.venv/" in word
+                   for word in line.split()[2:3])
+    return [line for line in ps if (attacks.MARK in line or int(line.split()[0]) in UID_POOL) and not elsewhere(line)]
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +131,11 @@ def graded(tmp_path_factory):
                 catalog.build(entry, subs, student)
         out = tmp_path_factory.mktemp(f"graded-{a}") / a
         extra = [f"--Execute.timeout={TIMEOUTS[a]}"] if a in TIMEOUTS else []
+        started = time.monotonic()
         with bait(subs):
             table = classroom.grade_class(a, subs, out, extra=extra, progress=False, timeout=SUBMISSION_TIMEOUT[a])
-        GRADED_CLASSES[a] = {"out": out, "subs": subs, "survivors": survivors(), "students": students}
+        GRADED_CLASSES[a] = {"out": out, "subs": subs, "survivors": survivors(), "students": students, "table": table,
+                             "seconds": time.monotonic() - started}
         by_student = {r["student"]: r for r in table}
         cells = cell_scores(out / "gradebook.db", a)
         # report every entry under its own name, with only its own notebook
@@ -130,11 +143,12 @@ def graded(tmp_path_factory):
         scores[a] = {"reference": cells["reference"], "untouched": cells["untouched"]}
         for student, entries in students.items():
             for e in entries:
-                rows[a][e.name] = by_student[student]
+                # a folder whose name is not plain gets a row of its own label (grading/collect.py)
+                rows[a][e.name] = by_student.get(student) or next(r for r in table if "not a plain name" in r["error"])
                 got = {e.notebook: cells.get(student, {}).get(e.notebook, {})}
                 # An attack's notebook may not be graded at all (it killed its kernel, or ran out of time):
-                # its scores are checked to be 0, not pinned in the golden file.
-                (ATTACK_SCORES if e.kind == "attack" else scores[a])[e.name] = got
+                # its scores are checked to be 0 (or its twin's), not pinned in the golden file.
+                (ATTACK_SCORES if e.kind in catalog.OWN_STUDENT else scores[a])[e.name] = got
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps({"test_cells": test_cell_hashes(), "scores": scores}, indent=1, sort_keys=True) + "\n")
     return scores, rows
@@ -328,3 +342,170 @@ def test_a_submission_over_its_time_limit_is_stopped_and_says_why(graded):
     entry = next(e for e in catalog.ATTACKS if e.name == attacks.SLEEP_EACH_CELL)
     row = graded[1][entry.assignment][entry.name]
     assert f"{SUBMISSION_TIMEOUT[entry.assignment]:g} s limit" in row["error"]
+
+
+# -- issue 19: what a submission could do around the kernel ------------------------------------------------------
+
+def _autograded(info, student, notebook):
+    return nbformat.read(info["out"] / "autograded" / student / "vae_by_hand" / f"{notebook}.ipynb", as_version=4)
+
+
+def _student_of(info, name):
+    return next(s for s, entries in info["students"].items() if any(e.name == name for e in entries))
+
+
+def _printed(nb, marker):
+    """What the code cells of a notebook printed, as one text (the attacks report what they got)."""
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream" and marker in c.source)
+
+
+ACTIVE = re.compile(r"(?i)<script|\son\w+\s*=|javascript:|vbscript:|data:text/html|<iframe|<object|<embed|<form|<meta|<base\b")
+
+
+def test_no_output_of_any_autograded_notebook_can_run(graded):
+    """Every output of every autograded notebook (the XSS attacker's too, skip-tagged cells included) is
+    inert: only the kept types, no script, handler, javascript: URL, iframe, object, form, meta or base,
+    no widget state; the attacker's saved outputs are still there, cleaned."""
+    from grading.sanitize import KEPT_MIME_TYPES
+
+    info = GRADED_CLASSES["vae_by_hand"]
+    checked = 0
+    for path in (info["out"] / "autograded").rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert "widgets" not in nb.metadata, path
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                assert set(data) <= set(KEPT_MIME_TYPES), (path, set(data))
+                assert not ACTIVE.search(json.dumps(data)), (path, json.dumps(data)[:300])
+            assert not ACTIVE.search(json.dumps(cell.get("attachments", {}))), path
+            assert not ACTIVE.search(json.dumps(cell.metadata.get("tags", []))), path
+        checked += 1
+    assert checked >= len(info["students"])
+    xss = _autograded(info, _student_of(info, "a20_xss_in_formgrader"), "02_latent_collapse_and_beta")
+    skipped = next(c for c in xss.cells if c.get("id") == "xss-skipped")
+    assert [o["data"].get("text/plain") for o in skipped.outputs if "data" in o][:1] == ["figure"], skipped.outputs
+    shown = [o for c in xss.cells if "a20_xss_in_formgrader" in c.source for o in c.outputs]
+    assert any("isolated" in json.dumps(o.get("data", {})) for o in shown), "the harmless part of the HTML is kept"
+
+
+def test_feedback_of_the_xss_attacker_carries_no_script_and_no_hidden_test(graded):
+    """make feedback's pages for the attacker: a Content-Security-Policy first in <head>, no script but the
+    MathJax loader of the head, nothing active in the body, and no hidden test in any encoding."""
+    from grading import csp, feedback
+
+    info = GRADED_CLASSES["vae_by_hand"]
+    student = _student_of(info, "a20_xss_in_formgrader")
+    ct.run_nbgrader(["generate_feedback", "vae_by_hand", "--student", student, "--force"], info["out"])
+    pages = sorted((info["out"] / "feedback" / student / "vae_by_hand").glob("*.html"))
+    assert [p.stem for p in pages] == [p[:-6] for p in ct.notebook_names("vae_by_hand")]
+    for page in pages:
+        html = page.read_text()
+        head, body = re.split(r"</head\s*>", html, maxsplit=1)
+        assert re.search(r'<head[^>]*>\s*<meta http-equiv="Content-Security-Policy" content="script-src ', head), page
+        assert "'unsafe-inline'" not in head and "'unsafe-eval'" not in head
+        assert len(csp.head_scripts(html)) == html.count("<script") == 1, page
+        assert not ACTIVE.search(body), (page, ACTIVE.search(body))
+    assert feedback.check(info["out"] / "feedback" / student) == []
+
+
+def test_the_leak_check_reads_the_common_encodings(tmp_path):
+    """A hidden-test line printed base64-encoded, hex, reversed, ROT13, as character codes or compressed
+    is found (the check of scripts/feedback.py before any feedback is sent)."""
+    import base64
+    import codecs
+    import zlib
+
+    from grading import feedback
+
+    lines = feedback.hidden_lines(sorted((catalog.ROOT / "solutions").glob("*/*.ipynb")))
+    line = max(lines, key=len)
+    encoded = {"base64": "x" + base64.b64encode(("# my notes\n" + line).encode()).decode(),
+               "hex": line.encode().hex(), "reversed": line[::-1], "rot13": codecs.encode(line, "rot13"),
+               "character codes": ", ".join(str(ord(ch)) for ch in line),
+               "base64 of zlib": base64.b64encode(zlib.compress(line.encode())).decode()}
+    for name, text in encoded.items():
+        page = tmp_path / name / "page.html"
+        page.parent.mkdir()
+        page.write_text(f"<html><body><pre>{text}</pre></body></html>")
+        assert feedback.check(page.parent), f"a hidden-test line encoded as {name} was not found"
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "page.html").write_text("<html><body><pre>" + base64.b64encode(b"nothing hidden here at all").decode() + "</pre></body></html>")
+    assert feedback.check(clean) == []
+
+
+def test_the_oracle_scores_what_its_mistakes_score(graded):
+    """An oracle that runs every test cell it finds next to it scores exactly what the same honest mistakes
+    score without it: the kernel finds only the submitted notebooks, whose tests are the visible parts."""
+    got = {e.name: ATTACK_SCORES[e.name][e.notebook] for e in catalog.ORACLES}
+    oracle, twin = got[attacks.ORACLE], got[attacks.ORACLE_TWIN]
+    reference = graded[0]["mnist_vaes"]["reference"]["01_base_vae"]
+    assert oracle == twin
+    assert {gid for gid in reference if twin[gid] < reference[gid]} == set(catalog.ORACLES[0].loses)
+    printed = _printed(nbformat.read(GRADED_CLASSES["mnist_vaes"]["out"] / "autograded" /
+                                     _student_of(GRADED_CLASSES["mnist_vaes"], attacks.ORACLE) / "mnist_vaes" / "01_base_vae.ipynb",
+                                     as_version=4), "_oracle(")
+    assert "test cells found" in printed, "the oracle did not run"
+
+
+@pytest.mark.parametrize("name", sorted(attacks.SHAPES))
+def test_a_submission_that_is_not_regular_files_is_refused(graded, name):
+    """A link (to the solutions, to a classmate), a FIFO, a device, a socket, a 60 MiB notebook or a folder
+    named with markup: refused with the reason in the error column, scored 0, and the class is graded."""
+    row = graded[1]["vae_by_hand"][name]
+    assert attacks.SHAPES[name][1] in row["error"] and "refused" in row["error"], row
+    assert row["score"] == 0
+
+
+def test_nothing_the_kernels_wrote_stays_on_the_grader_disk(graded):
+    """The attacks' files (FILL_PREFIX) are nowhere: not in the class folder, the submissions, the host's
+    /tmp or the kernels' connection folders; no connection folder of a dead grader is left; and the
+    connection folder took at most its tmpfs's files and bytes (a21, and a18 before its SIGKILL)."""
+    from grading import sandbox
+
+    info = GRADED_CLASSES["vae_by_hand"]
+    base = sandbox.kernel_base()
+    for root in (info["out"], info["subs"], base, "/tmp"):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(("pytest-of", "systemd"))] if root == "/tmp" else dirnames
+            hits = [f for f in filenames + dirnames if f.startswith(attacks.FILL_PREFIX)]
+            assert not hits, f"{dirpath}: {hits[:3]}"
+    dead = [d for d in base.iterdir() if sandbox.KERNEL_DIR.match(d.name) and not sandbox._alive(int(d.name.split("-")[1]))]
+    assert not dead, dead
+    if os.getuid() == 0:
+        report = _printed(_autograded(info, _student_of(info, "a21_fill_connection_folder"), "01_forward_pass_and_losses"),
+                          "get_connection_file")
+        first = report.splitlines()
+        kernel_dir = [l for l in first if l.startswith(str(base)) and l.endswith("MB")]
+        assert kernel_dir, report
+        files, size = re.search(r" (\d+) files (\d+) MB$", kernel_dir[0]).groups()
+        assert int(files) < sandbox.LIMITS["kernel_dir_files"] and int(size) <= 1, kernel_dir[0]
+
+
+def test_memory_outside_the_address_space_is_refused(graded):
+    """memfd_create, System V shared memory and message queues are refused; an 8 GiB shared mapping is
+    past RLIMIT_AS (nothing was touched: the attack costs the machine nothing)."""
+    info = GRADED_CLASSES["vae_by_hand"]
+    printed = _printed(_autograded(info, _student_of(info, "a22_memory_outside_the_limit"), "01_forward_pass_and_losses"), "HELD")
+    held = dict(re.findall(r"\('(\w+)', '([^']*)'\)", printed))
+    assert held == {"memfd": "refused errno 1", "shmget": "refused errno 1", "msgget": "refused errno 1",
+                    "mmap_shared_8GiB": "refused errno 12"}, printed
+
+
+def test_a_fork_loop_stops_at_the_process_limit(graded):
+    from grading.sandbox import LIMITS
+
+    info = GRADED_CLASSES["vae_by_hand"]
+    printed = _printed(_autograded(info, _student_of(info, "a12_fork_loop"), "01_forward_pass_and_losses"), "os.fork")
+    assert "fork stopped after" in printed
+    assert int(re.search(r"fork stopped after (\d+)", printed).group(1)) < LIMITS["processes"]
+
+
+def test_every_submission_finishes_within_its_time_limit(graded):
+    """Only the submission that sleeps past its limit is stopped; every other one (the attacks included)
+    finishes within TIMEOUT."""
+    for a, info in GRADED_CLASSES.items():
+        slow = [r["student"] for r in info["table"] if "s limit" in r["error"]]
+        assert slow == ([_student_of(info, attacks.SLEEP_EACH_CELL)] if a == "vae_by_hand" else []), slow

@@ -17,7 +17,23 @@ import json, os, resource, socket
 facts = {"uid": os.getuid(), "cwd": os.getcwd(), "files": sorted(os.listdir(".")),
          "env": sorted(os.environ), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
          "root": os.path.isdir("/root/.ssh") or os.path.exists("/root/.bashrc"),
-         "limits": {n: resource.getrlimit(getattr(resource, n))[1] for n in ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CPU")}}
+         "limits": {n: resource.getrlimit(getattr(resource, n))[1] for n in ("RLIMIT_DATA", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CPU")}}
+try:
+    os.memfd_create("m")
+    facts["memfd"] = "allowed"
+except OSError as exc:
+    facts["memfd"] = exc.errno
+from ipykernel.connect import get_connection_file
+private = os.path.dirname(os.path.abspath(get_connection_file()))
+facts["private"] = private
+made = 0
+try:
+    for i in range(100):
+        open(os.path.join(private, "f%d" % i), "w").close()
+        made += 1
+except OSError:
+    pass
+facts["private_files"] = made
 try:
     socket.create_connection(("127.0.0.1", PORT), timeout=2)
     facts["network"] = True
@@ -84,10 +100,23 @@ def inside(tmp_path_factory):
     folder = tmp_path_factory.mktemp("student") / "vae_by_hand"
     folder.mkdir()
     (folder / "01.ipynb").write_text("{}")
+    # nbgrader's execution folder holds more than the submission: a restored test cell, an autograded
+    # notebook, the assignment's other files; the kernel must get the submitted notebooks only
+    (folder / "02.ipynb").write_text('{"hidden": "### BEGIN HIDDEN TESTS"}')
+    (folder / "hidden_fixtures.py").write_text("secret = 1\n")
+    submitted = tmp_path_factory.mktemp("submitted") / "vae_by_hand"
+    submitted.mkdir()
+    (submitted / "01.ipynb").write_text("{}")
+    (submitted / "notes.txt").write_text("not a notebook")
+    os.symlink(folder / "02.ipynb", submitted / "02.ipynb")  # a link is not followed
+
+    class Manager(sb.SandboxKernelManager):
+        kernel_files_from = submitted
+
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     os.environ["VAE_TEST_SECRET"] = "do-not-print"
     try:
-        out, _ = asyncio.run(run_in_kernel(sb.SandboxKernelManager, folder, [PROBE.replace("PORT", "1")]))
+        out, _ = asyncio.run(run_in_kernel(Manager, folder, [PROBE.replace("PORT", "1")]))
     finally:
         os.environ.pop("NBGRADER_EXECUTION")
         os.environ.pop("VAE_TEST_SECRET")
@@ -125,9 +154,96 @@ def test_it_lives_in_its_own_pid_namespace(inside):
 
 def test_its_limits_are_set_and_a_big_file_is_refused(inside):
     facts, _ = inside
-    assert facts["limits"] == {"RLIMIT_DATA": sb.LIMITS["memory"], "RLIMIT_FSIZE": sb.LIMITS["file_size"],
+    assert facts["limits"] == {"RLIMIT_DATA": sb.LIMITS["memory"], "RLIMIT_AS": sb.LIMITS["address_space"],
+                               "RLIMIT_FSIZE": sb.LIMITS["file_size"],
                                "RLIMIT_NPROC": sb.LIMITS["processes"], "RLIMIT_CPU": sb.LIMITS["cpu_seconds"]}
     assert facts["big_file"] is False
+
+
+def test_memory_outside_the_address_space_is_refused(inside):
+    """memfd_create (a memfd filled with write() is counted by no rlimit) gets EPERM from the seccomp filter."""
+    facts, _ = inside
+    assert facts["memfd"] == 1
+
+
+def test_the_connection_folder_is_private_bounded_and_removed(inside):
+    """Not in the host's /tmp; for a root grader a tmpfs of LIMITS['kernel_dir_files'] files; gone after the kernel."""
+    facts, _ = inside
+    private = facts["private"]
+    assert private.startswith(str(sb.kernel_base()) + "/k-") and not private.startswith("/tmp/vae-kernel")
+    if os.getuid() == 0:
+        assert facts["private_files"] < sb.LIMITS["kernel_dir_files"]
+    assert not os.path.exists(private), "the connection folder outlived its kernel"
+
+
+def test_the_kernel_gets_only_the_submitted_notebooks(inside):
+    facts, _ = inside
+    assert facts["files"] == ["01.ipynb"]
+
+
+def test_a_dead_graders_connection_folders_are_swept(tmp_path):
+    dead = subprocess_pid_of_a_finished_process()
+    stale = tmp_path / f"k-{dead}-0a1b2c3d"
+    stale.mkdir()
+    (stale / "kernel.json").write_text("{}")
+    live = tmp_path / f"k-{os.getpid()}-0a1b2c3d"
+    live.mkdir()
+    other = tmp_path / "not-a-kernel-folder"
+    other.mkdir()
+    assert sb.sweep_kernel_dirs(base=tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+    assert sb.sweep_kernel_dirs(owner=os.getpid(), base=tmp_path) == [live]
+
+
+def subprocess_pid_of_a_finished_process() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_seccomp_filter_denies_exactly_its_system_calls():
+    """The program's jump targets: every listed number (and, on x86_64, any x32 call or another ABI) to EPERM."""
+    import struct
+
+    for machine, numbers in sb.DENIED_SYSCALLS.items():
+        prog = sb.seccomp_program(machine)
+        insns = [struct.unpack("HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+        assert insns[-1] == (0x06, 0, 0, 0x00050000 | 1) and insns[-2] == (0x06, 0, 0, 0x7FFF0000)
+        deny = len(insns) - 1
+        checked = {k for i, (code, jt, jf, k) in enumerate(insns) if code == 0x15 and i > 1 and i + 1 + jt == deny}
+        assert checked == set(numbers.values())
+        assert insns[1][1:3] == (0, deny - 2), "another architecture's calls are denied"
+
+
+def test_cgroup_v2_limits_where_the_machine_has_the_controllers(tmp_path, monkeypatch):
+    """With a cgroup2 root that offers memory, cpu and pids, each kernel gets its group with the limits."""
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    group = sb.Cgroup2.find(candidates=(str(tmp_path / "missing"), str(tmp_path)))
+    assert group is not None
+    kernel = tmp_path / "vae-grading" / "k-1-00"
+    kernel.mkdir(parents=True)
+    for key in ("memory.max", "memory.swap.max", "pids.max", "cpu.max", "cgroup.procs"):
+        (kernel / key).write_text("")  # what a real cgroupfs creates with the folder
+    assert group.create("k-1-00") == kernel
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
+    assert {k: (kernel / k).read_text() for k in ("memory.max", "memory.swap.max", "pids.max", "cpu.max")} == {
+        "memory.max": str(sb.LIMITS["memory"]), "memory.swap.max": "0", "pids.max": str(sb.LIMITS["processes"]),
+        "cpu.max": f"{sb.LIMITS['cpus'] * 100000} 100000"}
+    group.join()
+    assert (kernel / "cgroup.procs").read_text() == str(os.getpid())
+    (tmp_path / "nothing-here").mkdir()
+    assert sb.Cgroup2.find(candidates=(str(tmp_path / "nothing-here"),)) is None
+
+
+def test_this_machine_is_described(tmp_path):
+    """python -m grading.sandbox says which limits apply here (cgroup v2 or rlimits only)."""
+    info = sb.describe()
+    assert info["limits"]["address_space"] == sb.LIMITS["address_space"]
+    assert "memfd_create" in info["denied_syscalls"]
 
 
 def test_outside_autograding_kernels_start_as_usual(tmp_path):
