@@ -84,9 +84,12 @@ def hidden_lines(notebooks, fixtures=()) -> set[str]:
                     (inside if hidden else outside).add(text)
     for module in fixtures:
         inside.update(line.strip() for line in _code_lines(Path(module)) if line.strip())
-    # comments and lines that are only a string (an assertion's message, shown when it fails) are not code
+    # comments and lines that are only a string (an assertion's message, shown when it fails) are not code;
+    # a line the release itself shows (a fixture line that is part of a given cell's line) is no secret
+    visible = "\n".join(outside)
     return {line for line in inside - outside
-            if len(line) >= MIN_LENGTH and not line.startswith("#") and not re.match(r"[rbfRBF]*[\"']", line)}
+            if len(line) >= MIN_LENGTH and not line.startswith("#") and not re.match(r"[rbfRBF]*[\"']", line)
+            and line not in visible}
 
 
 def html_text(page: str) -> str:

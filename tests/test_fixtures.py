@@ -65,6 +65,19 @@ def test_the_leak_check_looks_for_the_fixtures_code():
     assert feedback.leaked_lines(page, lines) == sorted(lines)[:1]
 
 
+def test_a_fixture_line_the_release_shows_is_not_a_secret(tmp_path):
+    """A continuation line of a fixture that is part of a given cell's line (the release prints it to every
+    student) would flag every feedback page; a fixture line the release does not show still counts."""
+    fixtures = tmp_path / ct.FIXTURES_FILE
+    fixtures.write_text("def density(r, K):\n    return (np.log(2)\n            + np.sum(r * np.linalg.solve(K, r.T).T, axis=1))\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("q = -0.5 * (np.log(3) + np.sum(r * np.linalg.solve(K, r.T).T, axis=1))")]
+    nbformat.write(nb, tmp_path / "given.ipynb")
+    lines = feedback.hidden_lines([tmp_path / "given.ipynb"], [fixtures])
+    assert "+ np.sum(r * np.linalg.solve(K, r.T).T, axis=1))" not in lines
+    assert "def density(r, K):" in lines
+
+
 def _course(tmp_path, answer: int):
     """A one-notebook course whose hidden test compares the student's x with the fixtures' answer."""
     source = tmp_path / "course" / "source" / "demo"

@@ -61,6 +61,8 @@ def copy_of_repository(dest: Path) -> Path:
 
 def run(command: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE", "ASSIGNMENT", "COURSE", "VIRTUAL_ENV")}
+    # the shared .venv's editable install points at this checkout: the copy runs its own grading/ and helpers/
+    env["PYTHONPATH"] = str(cwd)
     proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == expect, f"`{command}` exited {proc.returncode}, expected {expect}:\n{proc.stdout}\n{proc.stderr}"
     return proc
