@@ -123,18 +123,22 @@ def fit_linear_vae(init, betas, m, S=None, steps=4000, lr=0.05, train_decoder=Tr
     if betas.ndim != 1 or np.any(betas <= 0):
         raise ValueError("betas must be a 1-D array of positive numbers, e.g. np.geomspace(0.05, 10, 30)")
     _check(init)
-    params = {k: np.repeat(np.asarray(init[k], dtype=float)[None], len(betas), axis=0) for k in _NAMES}
+    start = {k: np.repeat(np.asarray(init[k], dtype=float)[None], len(betas), axis=0) for k in _NAMES}
     trainable = _NAMES if train_decoder else _NAMES[:4]
-    first = {k: np.zeros_like(params[k]) for k in trainable}
-    second = {k: np.zeros_like(params[k]) for k in trainable}
+    # every trainable parameter is a view into one flat (B, P) array, so each Adam step is a few whole-array operations
+    flat = np.concatenate([start[k].reshape(len(betas), -1) for k in trainable], axis=1)
+    edges = np.cumsum([0] + [start[k][0].size for k in trainable])
+    params = dict(start)
+    params.update({k: flat[:, i:j].reshape(start[k].shape) for k, i, j in zip(trainable, edges[:-1], edges[1:])})
+    first, second = np.zeros_like(flat), np.zeros_like(flat)
     b1, b2, eps = 0.9, 0.999, 1e-12
     decay = 0.01 ** (1.0 / steps)  # the step shrinks to lr/100 by the end, so Adam settles
     for t in range(1, steps + 1):
         grads = linear_vae_gradients(params, betas, m, S)
-        for k in trainable:
-            first[k] = b1 * first[k] + (1 - b1) * grads[k]
-            second[k] = b2 * second[k] + (1 - b2) * grads[k] ** 2
-            step = (first[k] / (1 - b1 ** t)) / (np.sqrt(second[k] / (1 - b2 ** t)) + eps)
-            params[k] = params[k] - lr * decay ** t * step
+        g = np.concatenate([grads[k].reshape(len(betas), -1) for k in trainable], axis=1)
+        first = b1 * first + (1 - b1) * g
+        second = b2 * second + (1 - b2) * g ** 2
+        flat -= lr * decay ** t * ((first / (1 - b1 ** t)) / (np.sqrt(second / (1 - b2 ** t)) + eps))
+    params = {k: np.array(v) for k, v in params.items()}
     recon, kl = expected_losses(params, m, S)
     return LinearVAE(params), recon, kl

@@ -70,11 +70,15 @@ FWD2, LOSS2, S1_2, PAR2, ENC2, LAT2, DEC2, REC2, KL2, LB2, LCB2 = (
 AU3, SW3, BS3 = "active_units_counts_varying_means", "sweep_active_units", "collapse_threshold_matches_theory"
 CC2 = "consistent_collapse_losses"
 TP1B, GAP1B = "true_posterior_of_linear_gaussian", "elbo_gap_is_kl_to_posterior"
+KLG1B, IW1B, LW1B, IWK1B, BQ1B, AG1B = (
+    "kl_gaussians_closed_form", "iwae_is_a_stable_log_mean_exp", "log_weights_are_importance_weights", "iwae_rises_to_log_px",
+    "best_diagonal_q_minimises_kl", "approximation_gap_of_the_skew_decoder")
+HES3, SAD3, AGG3 = "collapse_hessian_of_the_linear_vae", "collapse_is_a_saddle_below_beta_star", "aggregate_posterior_is_the_prior"
 
 X_LINE = "X_true = rng.multivariate_normal(mu_data, Sigma_data, size=N)"
 ENC_LINES = "mu = X_true @ W_mu.T + b_mu\nlog_var = X_true @ W_ls.T + b_ls"
 REP_LINES = "sigma = np.exp(0.5 * log_var)\neps = rng.standard_normal((N, 2))\nZ = mu + sigma * eps"
-GAPS_LINE = "gap_2 = kl_to_posterior(X_true, scenario_2)"
+GAPS_LINE = "gap_2 = kl_gaussians(*encoder_q(scenario_2), post_mean, post_cov)"
 BETA_LINES = "Loss_beta = L_recon + beta * L_KL\nLoss_c_beta = L_recon_c + beta * L_KL_c"
 LOSS_LINES = ("recon_err = np.sum((X_true - X_prime) ** 2, axis=1)\n"
               "D_KL = 0.5 * np.sum(np.exp(log_var) + mu ** 2 - log_var - 1.0, axis=1)")
@@ -171,14 +175,45 @@ MUTANTS = [
       "return int(np.sum(np.linalg.eigvalsh(np.atleast_2d(np.cov(np.asarray(mu).T, bias=True))) > threshold))", [AU3]),
     # notebook 1b: the true posterior and the ELBO's gap
     M("m43_posterior_ignores_noise_variance", NB1B, "solution_true_posterior",
-      "np.eye(d) + W_dec.T @ W_dec / noise_var", "np.eye(d) + W_dec.T @ W_dec", [TP1B, GAP1B]),
+      "np.eye(d) + W_dec.T @ W_dec / noise_var", "np.eye(d) + W_dec.T @ W_dec", [TP1B, GAP1B, AG1B]),
     M("m44_posterior_covariance_diagonal_only", NB1B, "solution_true_posterior",
       "post_cov = np.linalg.inv(np.eye(d) + W_dec.T @ W_dec / noise_var)",
-      "post_cov = np.diag(1 / np.diag(np.eye(d) + W_dec.T @ W_dec / noise_var))", [TP1B]),
+      "post_cov = np.diag(1 / np.diag(np.eye(d) + W_dec.T @ W_dec / noise_var))", [TP1B, AG1B]),
     M("m45_posterior_mean_without_bias", NB1B, "solution_true_posterior", "(X - b_dec) @ W_dec", "X @ W_dec", [TP1B, GAP1B]),
-    M("m46_gap_log_det_sign", NB1B, "solution_gaps", "- np.sum(log_var, axis=1))", "+ np.sum(log_var, axis=1))", [GAP1B]),
-    M("m47_gap_2_with_scenario_1_encoder", NB1B, "solution_gaps", "gap_2 = kl_to_posterior(X_true, scenario_2)",
-      "gap_2 = kl_to_posterior(X_true, scenario_1)", [GAP1B]),
+    M("m46_gap_log_det_sign", NB1B, "solution_kl_gaussians", "np.linalg.slogdet(np.asarray(S1, dtype=float))[1] - np.linalg.slogdet(S0)[1]",
+      "np.linalg.slogdet(S0)[1] - np.linalg.slogdet(np.asarray(S1, dtype=float))[1]", [KLG1B, GAP1B, AG1B]),
+    M("m47_gap_2_with_scenario_1_encoder", NB1B, "solution_gaps", GAPS_LINE, GAPS_LINE.replace("scenario_2", "scenario_1"), [GAP1B]),
+    # issue 22: the wrong answers its new parts make possible
+    Entry("m51_gap_from_the_identity", "mutant", VBH, NB1B, (
+        ("solution_kl_gaussians", "    return 0.5 * (trace + quad - d + log_det)", "    raise NotImplementedError()"),
+        ("solution_gaps", "gap_1 = kl_gaussians(*encoder_q(scenario_1), post_mean, post_cov)\n" + GAPS_LINE,
+         "gap_1 = log_px_1 - elbo_1\ngap_2 = log_px_2 - elbo_2")), (KLG1B, GAP1B, AG1B)),
+    M("m52_kl_gaussians_inverts_the_first", NB1B, "solution_kl_gaussians", "np.linalg.inv(np.asarray(S1, dtype=float))",
+      "np.linalg.inv(S0)", [KLG1B, GAP1B]),
+    M("m53_iwae_mean_of_log", NB1B, "solution_iwae", "return top + np.log(np.mean(np.exp(log_w - top), axis=0))",
+      "return np.mean(log_w, axis=0)", [IW1B, IWK1B]),
+    M("m54_iwae_log_of_sum", NB1B, "solution_iwae", "np.log(np.mean(np.exp(log_w - top), axis=0))",
+      "np.log(np.sum(np.exp(log_w - top), axis=0))", [IW1B, IWK1B]),
+    M("m55_iwae_unstable", NB1B, "solution_iwae", "return top + np.log(np.mean(np.exp(log_w - top), axis=0))",
+      "return np.log(np.mean(np.exp(log_w), axis=0))", [IW1B]),
+    M("m56_log_weights_variance_as_scale", NB1B, "solution_iwae", "z = q_mean + np.sqrt(q_var) * eps", "z = q_mean + q_var * eps",
+      [LW1B, IWK1B]),
+    M("m57_log_weights_without_log_q", NB1B, "solution_iwae", "return log_lik + log_prior - log_q", "return log_lik + log_prior",
+      [LW1B, IWK1B]),
+    M("m58_full_covariance_q_called_diagonal", NB1B, "solution_approximation_gap",
+      "kl_gaussians(q_mean_best, q_var_best[:, :, None] * np.eye(2), post_mean_skew, post_cov_skew)",
+      "kl_gaussians(q_mean_best, post_cov_skew, post_mean_skew, post_cov_skew)", [AG1B]),
+    M("m59_best_q_marginal_variances", NB1B, "solution_best_diagonal_q", "q_var = 1.0 / np.diag(np.linalg.inv(post_cov))",
+      "q_var = np.diag(post_cov)", [BQ1B, AG1B]),
+    M("m60_hessian_cross_term_sign", NB3, "solution_collapse_hessian", "[[2.0, -2.0 * lam], [-2.0 * lam, beta * lam]]",
+      "[[2.0, 2.0 * lam], [2.0 * lam, beta * lam]]", [HES3]),
+    M("m61_hessian_kl_half", NB3, "solution_collapse_hessian", "[-2.0 * lam, beta * lam]]", "[-2.0 * lam, beta * lam / 2]]", [HES3, SAD3]),
+    M("m62_classify_by_the_diagonal", NB3, "solution_collapse_hessian", "eigenvalues = np.linalg.eigvalsh(H)", "eigenvalues = np.diag(H)",
+      [SAD3]),
+    M("m63_aggregate_posterior_without_noise", NB3, "solution_aggregate_posterior", "A @ Sigma_data @ A.T + np.diag(e_sigma2)",
+      "A @ Sigma_data @ A.T", [AGG3]),
+    M("m64_aggregate_posterior_without_log_normal_term", NB3, "solution_aggregate_posterior", " + 0.5 * np.diag(C @ Sigma_data @ C.T)", "",
+      [AGG3]),
     # issue 19, finding 2: wrong answers whose tolerance must not follow their dtype (their float16 twins are cheats)
     M("m48_losses_typed_2_decimals", NB1, "solution_losses", "L_recon = float(np.mean(recon_err))\nL_KL = float(np.mean(D_KL))",
       "L_recon = 2.05\nL_KL = 1.23", [REC1, KL1, TOT1]),
