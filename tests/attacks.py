@@ -410,9 +410,10 @@ NAMES = sorted(ATTACKS) + [SLEEP_EACH_CELL]
 # would use the hidden tests if the kernel could read them). Its twin takes the first candidate without
 # looking. Graded in the same class, the oracle must score exactly what its twin scores.
 ORACLE, ORACLE_TWIN = "o01_oracle_runs_the_tests_it_finds", "o02_same_mistakes_without_the_oracle"
-ORACLE_CANDIDATES = {  # solution cell id: (the right text, the honest mistake)
-    "solution_reparameterize": ("return mu + std * torch.randn_like(std)", "return mu + std * torch.randn_like(std[:, :1])"),
-    "solution_target_prior": ("chosen.var(dim=0, unbiased=False)", "chosen.var(dim=0, unbiased=True)"),
+# solution cell id: (the right text, an honest mistake that the release's visible checks do not show; a mistake
+# they show, a student fixes by running them, and so does any oracle that finds only them)
+ORACLE_CANDIDATES = {
+    "solution_reparameterize": ("std = torch.exp(0.5 * log_var)", "std = torch.exp(0.5 * log_var).clamp(min=1e-3)"),
 }
 ORACLE_CODE = '''
 def _oracle(name, candidates):

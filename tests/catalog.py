@@ -715,8 +715,8 @@ CHEATS += [
 
 ATTACKS = [Entry(name, "attack", VBH, attacks.NOTEBOOK.get(name, NB1)) for name in attacks.NAMES]
 # an oracle that runs the test cells it finds, and its twin that makes the same mistakes without it
-ORACLES = [Entry(attacks.ORACLE, "oracle", MNIST, MB, loses=(R_STAT, TP1, TPN)),
-           Entry(attacks.ORACLE_TWIN, "oracle", MNIST, MB, loses=(R_STAT, TP1, TPN))]
+ORACLES = [Entry(attacks.ORACLE, "oracle", MNIST, MB, loses=(R_STAT,)),
+           Entry(attacks.ORACLE_TWIN, "oracle", MNIST, MB, loses=(R_STAT,))]
 # links, FIFOs, devices, sockets, oversized files and markup in place of a submission's folders and notebooks
 SHAPES = [Entry(name, "shape", VBH, NB1) for name in sorted(attacks.SHAPES)]
 OWN_STUDENT = ("attack", "oracle", "shape")  # each is a student of its own, its scores are not in the golden file
