@@ -18,7 +18,7 @@ help:
 	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in sandboxed kernels -> build/grades-<name>.csv"
 	@echo "           [STUDENTS=a,b] [REGRADE=all] [TIMEOUT=600] [JOBS=n] [SANDBOX=none]   (see README, Grading a class)"
 	@echo "           [SCHEDULER=tcp://host:8786]   on a Dask cluster's workers (see README, Grading on a cluster)"
-	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
+	@echo "make bench    speed and memory of executing and grading -> build/bench.json (ONLY=class: class grading, local and on Dask)"
 	@echo "make feedback ASSIGNMENT=<name> [COURSE=dir] [FORCE=1]   feedback HTML, refused while hand grading is pending"
 	@echo "make export ASSIGNMENT=<name> [COURSE=dir]   per-question/notebook CSVs, Canvas/Moodle CSVs, score PNGs -> build/export/"
 	@echo "make hub     JupyterHub 5 with nbgrader's exchange on 127.0.0.1:8000, one OS account per person (as root)"
@@ -83,7 +83,7 @@ e2e: install
 
 # Speed and memory, measured (never asserted in tests): see README, Performance.
 bench: $(STAMP) sandbox
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py $(if $(ONLY),--only $(ONLY),)
 
 # After make grade (or nbgrader autograde at the root with COURSE=.): feedback once hand grading is done
 # (FORCE=1 sends it anyway), and exports per question, per notebook and for an LMS -> build/export/<assignment>/.

@@ -287,8 +287,14 @@ class _Run:
             else:
                 yield from self._again(job, None, f"{type(exc).__name__}: {exc}")
             return
-        worker = (self.client.who_has([future]).get(future.key) or ["an unknown worker"])[0]
-        result = future.result()
+        try:
+            worker = (self.client.who_has([future]).get(future.key) or ["an unknown worker"])[0]
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001  (its result was lost on the way: grade the student again)
+            if self.client.status != "running":
+                raise self._lost(exc) from None
+            yield from self._again(job, None, f"its result could not be fetched ({type(exc).__name__}: {exc})")
+            return
         future.release()
         if isinstance(result, dict) and "unfit" in result:
             self._exclude(worker, f"it cannot grade: {result['unfit']}")
