@@ -29,7 +29,7 @@ from grading import classroom
 from grading import cluster as dask_grading
 from grading import course_dir as ct
 from grading.gradebook import cell_scores
-from test_grading_catalog import GOLDEN, SECRETS, bait, survivors
+from test_grading_catalog import GOLDEN, SECRETS, SUBMISSION_TIMEOUT, TIMEOUTS, bait, survivors
 
 A = "vae_by_hand"
 NB2 = "02_latent_collapse_and_beta"
@@ -230,8 +230,8 @@ def test_a_forged_result_is_refused_and_the_student_graded_again_elsewhere(tmp_p
 
 
 def test_the_attacks_graded_on_dask_gain_nothing(tmp_path):
-    """The attack class of test_grading_catalog.py (tests/attacks.py), graded on two Dask workers that hold the
-    grader's secret in their environment: every attack scores 0, the reference and the untouched release score as
+    """The attack class of test_grading_catalog.py (tests/attacks.py), with its time limits, graded on two Dask
+    workers that hold the grader's secret in their environment: every attack scores 0, the reference and the untouched release score as
     locally, nothing outlives grading, no secret and no hidden test reaches an output."""
     subs = tmp_path / "class"
     subs.mkdir()
@@ -243,15 +243,16 @@ def test_the_attacks_graded_on_dask_gain_nothing(tmp_path):
     out = build / "grading" / A
     with bait(subs):  # the canary in this process's environment, which the workers inherit
         with start_cluster(tmp_path, build) as c:
-            table = classroom.grade_class(A, subs, out, extra=["--Execute.timeout=20"], progress=False, timeout=60,
-                                          scheduler=c.address)
+            table = classroom.grade_class(A, subs, out, extra=[f"--Execute.timeout={TIMEOUTS[A]}"], progress=False,
+                                          timeout=SUBMISSION_TIMEOUT[A], scheduler=c.address)
             left = survivors()
     rows = {r["student"]: r for r in table}
     cells = cell_scores(out / "gradebook.db", A)
     assert cells["reference"] == GOLDEN_SCORES["reference"] and cells["untouched"] == GOLDEN_SCORES["untouched"]
     for e in catalog.ATTACKS:
         assert rows[e.name]["score"] == 0 and sum(cells.get(e.name, {}).get(e.notebook, {}).values()) == 0, e.name
-    assert "60 s limit" in rows[attacks.SLEEP_EACH_CELL]["error"]
+    assert rows["reference"]["error"] == rows["untouched"]["error"] == ""
+    assert f"{SUBMISSION_TIMEOUT[A]:g} s limit" in rows[attacks.SLEEP_EACH_CELL]["error"]
     assert left == []
     con = sqlite3.connect(out / "gradebook.db")
     assert {t for (t,) in con.execute("SELECT type FROM sqlite_master")} <= {"table", "index"}
