@@ -17,7 +17,8 @@ help:
 	@echo "make release  regenerate notebooks/ from solutions/ (instructors; FORCE=1 to replace edited files)"
 	@echo "make grade ASSIGNMENT=<name> SUBMISSIONS=<dir>   autograde a class in sandboxed kernels -> build/grades-<name>.csv"
 	@echo "           [STUDENTS=a,b] [REGRADE=all] [TIMEOUT=600] [JOBS=n] [SANDBOX=none]   (see README, Grading a class)"
-	@echo "make bench    speed and memory of executing and grading -> build/bench.json"
+	@echo "           [SCHEDULER=tcp://host:8786]   on a Dask cluster's workers (see README, Grading on a cluster)"
+	@echo "make bench    speed and memory of executing and grading -> build/bench.json (ONLY=class: class grading, local and on Dask)"
 	@echo "make feedback ASSIGNMENT=<name> [COURSE=dir] [FORCE=1]   feedback HTML, refused while hand grading is pending"
 	@echo "make export ASSIGNMENT=<name> [COURSE=dir]   per-question/notebook CSVs, Canvas/Moodle CSVs, score PNGs -> build/export/"
 	@echo "make hub     JupyterHub 5 with nbgrader's exchange on 127.0.0.1:8000, one OS account per person (as root)"
@@ -70,9 +71,10 @@ release: $(STAMP)
 reference: $(STAMP)
 	$(PY) scripts/reference.py $(if $(FRESH),--fresh,)
 
-grade: install sandbox
+# With SCHEDULER (a Dask scheduler's address) the workers grade, and each needs bubblewrap, not this machine.
+grade: install $(if $(SCHEDULER),,sandbox)
 	STUDENTS="$(STUDENTS)" REGRADE="$(REGRADE)" TIMEOUT="$(TIMEOUT)" JOBS="$(JOBS)" SANDBOX="$(SANDBOX)" \
-	  $(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
+	  SCHEDULER="$(SCHEDULER)" $(PY) scripts/grade.py --assignment "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)"
 
 # The student's experience in a real browser: Debian's chromium and chromium-driver, nothing downloaded.
 # Plain `make test` skips tests/e2e; here a missing browser is an error.
@@ -81,7 +83,7 @@ e2e: install
 
 # Speed and memory, measured (never asserted in tests): see README, Performance.
 bench: $(STAMP) sandbox
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py $(if $(ONLY),--only $(ONLY),)
 
 # After make grade (or nbgrader autograde at the root with COURSE=.): feedback once hand grading is done
 # (FORCE=1 sends it anyway), and exports per question, per notebook and for an LMS -> build/export/<assignment>/.

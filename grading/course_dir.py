@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
-BUILD = ROOT / "build"
+# Where generated files go: $VAE_COURSE_BUILD, else build/ (as helpers.utils.build_dir says for the notebooks).
+BUILD = Path(os.environ.get("VAE_COURSE_BUILD") or ROOT / "build")
 MANIFEST = NOTEBOOKS / ".release-manifest.json"
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 # Each assignment's hidden fixtures: solutions/<assignment>/hidden_fixtures.py holds the exercise's constants and

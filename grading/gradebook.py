@@ -234,3 +234,43 @@ def question_rows(gradebook: Path, assignment: str) -> tuple[list[dict], list[tu
                                  "score": float(g.score or 0.0), "max_score": float(g.max_score),
                                  "pending": bool(g.needs_manual_grade), "late_penalty": penalty})
     return rows, questions
+
+
+def foreign_rows(template_db: Path, worker_db: Path, student: str) -> str | None:
+    """Why a gradebook that a remote worker returned is not one autograde of `student` on this template, or None.
+
+    Its tables, indexes and their SQL must be the template's (no trigger, view or changed table); it may hold
+    no student but `student`; every row of that student must point at the template's assignment, notebooks and
+    cells and at the student's own rows; every automatic score must lie between 0 and the cell's points."""
+    con = sqlite3.connect(f"file:{template_db}?mode=ro", uri=True)
+    try:
+        con.execute("ATTACH DATABASE ? AS w", (f"file:{worker_db}?mode=ro",))
+        schema = "SELECT type, name, sql FROM {}.sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        changed = {r for r in con.execute(schema.format("w"))} - {r for r in con.execute(schema.format("main"))}
+        if changed:
+            return f"its gradebook has objects the template lacks or defines otherwise: {sorted(r[1] for r in changed)[:4]}"
+        others = ({r[0] for r in con.execute("SELECT id FROM w.student")}
+                  | {r[0] for r in con.execute("SELECT student_id FROM w.submitted_assignment")}) - {student}
+        if others:
+            return f"its gradebook holds rows of other students: {sorted(map(str, others))[:3]}"
+        cells = "SELECT id, max_score FROM main.grade_cells UNION SELECT id, max_score FROM main.task_cells"
+        dangling = {
+            "submitted_assignment": "assignment_id NOT IN (SELECT id FROM main.assignment)",
+            "submitted_notebook": "notebook_id NOT IN (SELECT id FROM main.notebook) "
+                                  "OR assignment_id NOT IN (SELECT id FROM w.submitted_assignment)",
+            "grade": f"cell_id NOT IN (SELECT id FROM ({cells})) OR notebook_id NOT IN (SELECT id FROM w.submitted_notebook)",
+            "comment": "cell_id NOT IN (SELECT id FROM main.base_cell) OR notebook_id NOT IN (SELECT id FROM w.submitted_notebook)",
+        }
+        for table, where in dangling.items():
+            n = con.execute(f"SELECT count(*) FROM w.{table} WHERE {where}").fetchone()[0]
+            if n:
+                return f"{n} {table} row(s) of its gradebook point at nothing in the template or in its own rows"
+        n = con.execute(f"SELECT count(*) FROM w.grade g JOIN ({cells}) c ON g.cell_id = c.id "
+                        "WHERE g.auto_score < 0 OR g.auto_score > c.max_score").fetchone()[0]
+        if n:
+            return f"{n} automatic score(s) of its gradebook lie outside 0 and the cell's points"
+    except sqlite3.DatabaseError as exc:
+        return f"its gradebook cannot be read ({exc})"
+    finally:
+        con.close()
+    return None

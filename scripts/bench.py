@@ -8,6 +8,9 @@
   reference's runs it: every model trains its short run (CONFIG.quick_epochs);
 - autograde_s: per assignment, nbgrader autograde of one complete reference submission, median of 3;
 - class_grading_submissions_per_min: `make grade` (scripts/grade.py) on 12 submissions, all cores;
+- class_grading_dask: the same class by the local pool (JOBS=2) and on 1 and 2 single-threaded Dask workers
+  (separate processes, through a scheduler's address like make grade SCHEDULER=...), and the cluster's start-up;
+  `scripts/bench.py --only class [--rounds n]` measures these alone (build/bench-class.json);
 - train_overhead_ratio: seconds per epoch of helpers' training loop over a minimal plain-PyTorch
   loop (same model, data, batch size and threads), measured alternately in one process;
 - machine: CPU count, torch version and threads, and python_loop_s (the seconds a fixed pure-Python loop
@@ -34,7 +37,7 @@ from grading.gradebook import scores
 
 RUNS = 3
 TARGETS = {"course_execute_s": 180.0, "autograde_s": 120.0, "train_overhead_ratio": 1.05, "peak_rss_mb": 2048.0,
-           "mnist_from_scratch_s": 90.0, "mnist_cached_s": 60.0}
+           "mnist_from_scratch_s": 90.0, "mnist_cached_s": 60.0, "local_over_dask_2_workers": 1.2}
 # VmHWM is the peak RSS of this address space; getrusage's ru_maxrss would also carry over the
 # high-water mark of the process that forked the kernel (Linux keeps it across exec).
 RSS_CELL = "print('PEAK_RSS_KB', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
@@ -113,18 +116,54 @@ def bench_autograde(workdir: Path) -> dict:
     return out
 
 
-def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12, sandbox: str = "bwrap") -> float:
-    """Submissions per minute when `make grade` grades a class of `size` (sandbox: bwrap or none)."""
-    subs = workdir / f"class-{sandbox}"
-    for k in range(size):
-        src = ct.SOLUTIONS if k % 3 else ct.NOTEBOOKS  # two thirds complete, one third untouched
-        shutil.copytree(src / assignment, subs / f"student{k:02d}" / assignment)
+def class_folder(workdir: Path, assignment: str = "vae_by_hand", size: int = 12) -> Path:
+    """A class of `size` submissions: two thirds complete, one third untouched."""
+    subs = workdir / f"class-{assignment}-{size}"
+    if not subs.exists():
+        for k in range(size):
+            src = ct.SOLUTIONS if k % 3 else ct.NOTEBOOKS
+            shutil.copytree(src / assignment, subs / f"student{k:02d}" / assignment)
+    return subs
+
+
+def bench_class(workdir: Path, assignment: str = "vae_by_hand", size: int = 12, sandbox: str = "bwrap",
+                scheduler: str | None = None, label: str | None = None, jobs: int | None = None) -> float:
+    """Submissions per minute when `make grade` grades a class of `size` (sandbox: bwrap or none; scheduler: the
+    address of a Dask scheduler, or None for the local pool of `jobs` threads, every core by default)."""
+    subs = class_folder(workdir, assignment, size)
+    label = label or f"{sandbox}-{jobs or os.cpu_count()} local jobs"
+    out = workdir / f"class-out-{label.replace(' ', '-')}"
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    grade_class(assignment, subs, workdir / f"class-out-{sandbox}", progress=False, sandbox=sandbox)
+    rows = grade_class(assignment, subs, out, jobs=jobs, progress=False, sandbox=sandbox, scheduler=scheduler)
     rate = size / ((time.perf_counter() - start) / 60)
-    print(f"  class grading ({size} x {assignment}, {os.cpu_count()} workers, sandbox {sandbox}): "
-          f"{rate:.1f} submissions/min", flush=True)
+    assert len(rows) == size and all(r["graded_now"] == "yes" for r in rows), f"{label}: not every submission was graded"
+    print(f"  class grading ({size} x {assignment}, {label}, sandbox {sandbox}): {rate:.1f} submissions/min", flush=True)
     return round(rate, 2)
+
+
+def bench_class_on_dask(workdir: Path, rounds: int = 1) -> dict:
+    """The same class graded by the local pool (JOBS=2) and by 1 and 2 single-threaded Dask workers (separate
+    processes of a LocalCluster on 127.0.0.1, reached through SCHEDULER as a remote cluster is), in turn, `rounds`
+    times; medians, and the cluster's start-up time."""
+    from distributed import LocalCluster
+
+    runs = {"local_jobs2": [], "dask_1_worker": [], "dask_2_workers": []}
+    startup = []
+    for _ in range(rounds):
+        runs["local_jobs2"].append(bench_class(workdir, jobs=2, label="local pool, JOBS=2"))
+        for n, key in ((2, "dask_2_workers"), (1, "dask_1_worker")):
+            start = time.perf_counter()
+            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None, worker_dashboard_address=None) as cluster:
+                startup.append(time.perf_counter() - start)
+                runs[key].append(bench_class(workdir, scheduler=cluster.scheduler_address,
+                                             label=f"{n} Dask worker{'s' * (n > 1)}, 1 thread each"))
+    out = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    out["runs"] = runs
+    out["local_over_dask_2_workers"] = round(out["local_jobs2"] / out["dask_2_workers"], 3)
+    out["cluster_startup_s"] = round(statistics.median(startup), 2)
+    return out
 
 
 def bench_training_overhead(epochs: int = 8, rounds: int = 15) -> dict:
@@ -221,8 +260,31 @@ def machine() -> dict:
             "python": sys.version.split()[0], "python_loop_s": python_loop_s()}
 
 
-def main() -> int:
+def print_dask(d: dict) -> None:
+    print(f"{'class of 12, local pool JOBS=2 (per min)':<44} {d['local_jobs2']:>10.1f} {'':>10}")
+    print(f"{'  1 Dask worker, 1 thread':<44} {d['dask_1_worker']:>10.1f} {'':>10}")
+    print(f"{'  2 Dask workers, 1 thread each':<44} {d['dask_2_workers']:>10.1f} {'':>10}")
+    print(f"{'  local pool / 2 Dask workers':<44} {d['local_over_dask_2_workers']:>10.3f} {'<= 1.2':>10}")
+    print(f"{'  LocalCluster start-up (s)':<44} {d['cluster_startup_s']:>10.1f} {'':>10}")
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["class"], help="measure class grading only (local pool and Dask)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --only class: alternate the three set-ups n times")
+    args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    if args.only == "class":
+        result = {"machine": machine()}
+        with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
+            result["class_grading_dask"] = bench_class_on_dask(Path(tmp), rounds=args.rounds)
+        ct.BUILD.mkdir(exist_ok=True)
+        (ct.BUILD / "bench-class.json").write_text(json.dumps(result, indent=2) + "\n")
+        print_dask(result["class_grading_dask"])
+        print(f"machine: {result['machine']}\nwrote {ct.BUILD / 'bench-class.json'}")
+        return 0
     result = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
         tmp = Path(tmp)
@@ -238,6 +300,8 @@ def main() -> int:
         result["import_s_nbgrader"] = bench_import()
         result["class_grading_submissions_per_min"] = bench_class(tmp)
         result["class_grading_submissions_per_min_unsandboxed"] = bench_class(tmp, sandbox="none")
+        print("class grading on Dask, against the local pool on the same class:", flush=True)
+        result["class_grading_dask"] = bench_class_on_dask(tmp)
     print("training loop overhead:", flush=True)
     overhead = bench_training_overhead()
     result["train_overhead_ratio"] = overhead["ratio"]
@@ -256,6 +320,9 @@ def main() -> int:
         misses.append(f"mnist_cached_s {result['mnist_cached_s']} > {TARGETS['mnist_cached_s']}")
     misses += [f"{k} from scratch {v['execute_s']} s > {TARGETS['mnist_from_scratch_s']}"
                for k, v in result["mnist_from_scratch_s"].items() if v["execute_s"] > TARGETS["mnist_from_scratch_s"]]
+    if result["class_grading_dask"]["local_over_dask_2_workers"] > TARGETS["local_over_dask_2_workers"]:
+        misses.append(f"two Dask workers grade {result['class_grading_dask']['local_over_dask_2_workers']} times slower "
+                      f"than the local pool (> {TARGETS['local_over_dask_2_workers']})")
     misses += [f"peak RSS of {k} {v['peak_rss_mb']} MB > {TARGETS['peak_rss_mb']}" for k, v in result["notebooks"].items()
                if v["peak_rss_mb"] > TARGETS["peak_rss_mb"]]
 
@@ -269,6 +336,7 @@ def main() -> int:
     print(f"{'import_s_nbgrader (one autograde process)':<44} {result['import_s_nbgrader']:>10.2f} {'':>10}")
     print(f"{'class_grading_submissions_per_min':<44} {result['class_grading_submissions_per_min']:>10.1f} {'':>10}")
     print(f"{'  the same without the sandbox':<44} {result['class_grading_submissions_per_min_unsandboxed']:>10.1f} {'':>10}")
+    print_dask(result["class_grading_dask"])
     print(f"{'train_overhead_ratio':<44} {result['train_overhead_ratio']:>10.3f} {'<= 1.05':>10}")
     print(f"{'max peak RSS per notebook (MB)':<44} {max(v['peak_rss_mb'] for v in result['notebooks'].values()):>10.0f} {'<= 2048':>10}")
     print(f"machine: {result['machine']}")

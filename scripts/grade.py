@@ -3,8 +3,9 @@
     make grade ASSIGNMENT=vae_by_hand SUBMISSIONS=path/to/submissions            # new or changed only
     make grade ASSIGNMENT=vae_by_hand SUBMISSIONS=... STUDENTS=alice,bob         # these again
     make grade ASSIGNMENT=vae_by_hand SUBMISSIONS=... REGRADE=all                # everyone again
+    make grade ASSIGNMENT=vae_by_hand SUBMISSIONS=... SCHEDULER=tcp://host:8786  # on a Dask cluster
 
-What it does, and what it guarantees: grading/classroom.py.
+What it does, and what it guarantees: grading/classroom.py (and grading/cluster.py on a Dask cluster).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
                         help=f"wall-clock seconds for one submission (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--sandbox", default=os.environ.get("SANDBOX") or None, choices=[None, "bwrap", "none"],
                         help="bwrap (default) or none: grade without a sandbox")
+    parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
+                        help="address of a Dask scheduler (tcp://host:8786): grade on its workers, one task per student")
     parser.add_argument("--out", default=None, help="CSV path (default build/grades-<assignment>.csv)")
     args = parser.parse_args(argv)
     if not args.assignment or not args.submissions:
@@ -41,8 +44,12 @@ def main(argv=None) -> int:
         parser.error(f"unknown assignment {args.assignment!r}: choose from {ct.assignments()}")
     out_root = ct.BUILD / "grading" / args.assignment
     students = [s.strip() for s in args.students.split(",") if s.strip()]
-    table = grade_class(args.assignment, Path(args.submissions), out_root, jobs=args.jobs, students=students,
-                        regrade_all=args.regrade == "all", timeout=args.timeout, sandbox=args.sandbox)
+    try:
+        table = grade_class(args.assignment, Path(args.submissions), out_root, jobs=args.jobs, students=students,
+                            regrade_all=args.regrade == "all", timeout=args.timeout, sandbox=args.sandbox,
+                            scheduler=args.scheduler)
+    except KeyboardInterrupt:
+        return 130
     out = Path(args.out) if args.out else ct.BUILD / f"grades-{args.assignment}.csv"
     write_csv(out, table)
     write_csv(ct.BUILD / "grades.csv", table)

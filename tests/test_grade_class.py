@@ -164,3 +164,48 @@ def test_where_bubblewrap_cannot_run_grading_stops_and_names_the_fix(tmp_path, m
         sb.sandbox_problem.cache_clear()
     message = str(info.value)
     assert "bwrap" in message and "apt-get install bubblewrap" in message and "SANDBOX=none" in message
+
+
+def test_an_interrupted_run_keeps_what_it_graded_and_the_next_grades_only_the_rest(tmp_path):
+    """Ctrl-C during make grade: the graders stop at once, every submission graded so far is kept, and running the
+    same command again grades only the others."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+
+    subs = tmp_path / "subs"
+    submit(subs, "frank", ct.NOTEBOOKS)
+    submit(subs, "grace", ct.SOLUTIONS)
+    out = tmp_path / "build" / "grading" / A
+    proc = subprocess.Popen([str(ct.ROOT / ".venv" / "bin" / "python"), "scripts/grade.py", "--assignment", A,
+                             "--submissions", str(subs), "--jobs", "1"], cwd=ct.ROOT, start_new_session=True,
+                            env={**os.environ, "VAE_COURSE_BUILD": str(tmp_path / "build")},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    while not (out / "workers" / "frank" / classroom.GRADED).exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "frank was never graded"
+        time.sleep(0.2)
+    import psutil
+
+    def graders():
+        return [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "cwd"])
+                if (p.info["cwd"] or "").startswith(str(out / "workers")) and "nbgrader" in (p.info["cmdline"] or [])]
+    while not graders():  # grace's grader (one at a time)
+        assert proc.poll() is None and time.monotonic() < deadline, "grace was never being graded"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: the 1 submission(s) graded so far are kept" in output, output
+    time.sleep(2)
+    assert not graders(), "a grader outlived the interrupted run"
+    assert not list((out / "workers" / "grace").glob("autograded/*/*/*.ipynb")), "grace's grader ran to its end"
+    kept = json.loads((out / "workers" / "frank" / classroom.GRADED).read_text())
+
+    rows = {r["student"]: r for r in classroom.grade_class(A, subs, out, progress=False)}
+    state = json.loads((out / "state.json").read_text())["students"]
+    assert state["frank"]["graded_at"] == kept["graded_at"], "frank was graded again"
+    assert state["grace"]["graded_at"] >= kept["graded_at"]
+    assert rows["frank"]["score"] == 0 and rows["grace"]["score"] > 0
+    assert rows["frank"]["graded_now"] == rows["grace"]["graded_now"] == "yes"
