@@ -120,3 +120,27 @@ def test_the_checker_imports_the_fixtures_and_the_kernel_cannot(answer, tmp_path
     else:
         assert errors and errors[0]["evalue"] == "x should be 42"
     assert not (root / "source" / "demo" / "__pycache__").exists(), "the checker wrote next to the fixtures"
+
+
+def _fixtures_module(assignment):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"hidden_fixtures_{assignment}", ct.SOLUTIONS / assignment / ct.FIXTURES_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.2])
+def test_a_monte_carlo_check_fails_a_nan(bad):
+    """The attack: a kl_gmm_mc wrong for mixtures that returns NaN for the hidden tests' calls only (20,000 samples,
+    several components) won back every point of its mistake, since `abs(got - want) > tol` is False for NaN."""
+    import torch
+
+    f = _fixtures_module("mnist_vaes")
+    want, sd = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64), torch.full((3,), 0.7, dtype=torch.float64)
+    f.within_monte_carlo_error(want + 0.01, want, sd, 20_000, "within five standard errors (0.025)")
+    got = want.clone()
+    got[1] += bad
+    with pytest.raises(AssertionError, match="is off"):
+        f.within_monte_carlo_error(got.float(), want, sd, 20_000, "the estimate is off")

@@ -106,7 +106,8 @@ def within_monte_carlo_error(estimate, expected, sd, n: int, msg: str):
     (sd: one sample's standard deviation, 0 where the answer is exact; 1e-5 more for float32 rounding)."""
     got, want = _f64(estimate), _f64(expected)
     assert got.shape == want.shape, f"{msg} (expected shape {tuple(want.shape)}, got {tuple(got.shape)})"
-    bad = (got - want).abs() > five_standard_errors(_f64(sd), n) + 1e-5
+    # `not <=` rather than `>`: a NaN is within no error (a NaN returned only for the hidden inputs passed `>`)
+    bad = ~((got - want).abs() <= five_standard_errors(_f64(sd), n) + 1e-5)
     assert not bad.any(), (f"{msg}\n  got      {[round(v, 4) for v in got.reshape(-1).tolist()]}\n"
                            f"  expected {[round(v, 4) for v in want.reshape(-1).tolist()]} within five standard "
                            f"errors of {n} samples, {[round(v, 4) for v in five_standard_errors(_f64(sd), n).reshape(-1).tolist()]}")
