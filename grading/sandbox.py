@@ -77,7 +77,9 @@ DENIED_SYSCALLS = {
 }
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 UID_POOL = range(210000, 212000)   # a root grader gives every kernel its own uid from this pool
-LOCKS = Path(tempfile.gettempdir()) / "vae-grading-uids"
+# The uid leases of every root grader of this machine: never in a world-writable /tmp, where a user could make the
+# folder first and have root create files through its links, or hold every lease.
+LOCKS = Path("/run/vae-grading-uids") if os.path.isdir("/run") else Path(tempfile.gettempdir()) / "vae-grading-uids"
 # Variables a kernel keeps from the grader's environment; everything else is dropped.
 PASS_ENV = ("MPLBACKEND", "PYTHONWARNINGS", "NBGRADER_EXECUTION", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
             "TZ", "LANG", "LC_ALL", "PYTHONHASHSEED")
@@ -128,8 +130,15 @@ class _UidLease:
 
     def __init__(self):
         LOCKS.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(LOCKS)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise SandboxUnavailable(f"{LOCKS} must be a folder of the grader's own with mode 0700 (it holds the "
+                                     "kernels' uid leases): remove it")
         for uid in UID_POOL:
-            fd = os.open(LOCKS / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fd = os.open(LOCKS / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError:  # a link (ELOOP) or another entry that is no lease file: not this uid
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

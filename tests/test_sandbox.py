@@ -262,3 +262,26 @@ def test_a_course_cloned_under_tmp_is_reachable_by_the_kernels_uid(monkeypatch, 
     made = args.index("/tmp/fresh")
     assert args[made - 3:made] == ["--perms", "0755", "--dir"] and tmpfs < made < args.index(venv)
     assert args.count("/tmp/fresh") == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid leases are a root grader's")
+def test_a_users_lease_folder_with_links_is_refused(monkeypatch, tmp_path):
+    """The attack: another user makes the lease folder first (it was /tmp/vae-grading-uids) with a link named like a
+    lease; root then created, as root, the file the link points at (say /etc/nologin), or waited on leases the user
+    held. Now the folder must be root's own with mode 0700, and a lease is never opened through a link."""
+    victim = tmp_path / "created-by-root"
+    folder = tmp_path / "vae-grading-uids"
+    folder.mkdir(mode=0o755)
+    os.symlink(victim, folder / str(sb.UID_POOL[0]))
+    os.lchown(folder / str(sb.UID_POOL[0]), 1234, 1234)
+    os.chown(folder, 1234, 1234)
+    monkeypatch.setattr(sb, "LOCKS", folder)
+    with pytest.raises(sb.SandboxUnavailable, match="must be a folder of the grader's own"):
+        sb._UidLease()
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o700)
+    lease = sb._UidLease()   # root's own folder: the link is not followed, the next uid is leased
+    try:
+        assert lease.uid == sb.UID_POOL[1] and not victim.exists()
+    finally:
+        lease.release()
