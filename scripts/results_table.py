@@ -1,8 +1,8 @@
-"""The README's MNIST results table, rendered from helpers/checkpoints/metrics.json (the seed table).
+"""The MNIST results table of docs/results.md, rendered from helpers/checkpoints/metrics.json (the seed table).
 
-    .venv/bin/python scripts/results_table.py     prints the markdown that README.md holds between
+    .venv/bin/python scripts/results_table.py     prints the markdown that docs/results.md holds between
                                                    <!-- mnist-results:begin --> and <!-- mnist-results:end -->
-tests/test_reference_models.py checks that README.md holds exactly this, so the README cannot drift
+tests/test_reference_models.py checks that docs/results.md holds exactly this, so the page cannot drift
 from the numbers `make course` recomputes.
 """
 
