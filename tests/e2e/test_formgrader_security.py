@@ -31,6 +31,16 @@ ASSIGNMENT, NOTEBOOK = "vae_by_hand", "02_latent_collapse_and_beta"
 ATTACKER = "a20_xss_in_formgrader"
 
 
+def autograded_points(assignment: str) -> float:
+    """The points of an assignment's test cells (the hand-graded answers wait for the formgrader)."""
+    import nbformat
+
+    return float(sum(c.metadata["nbgrader"].get("points", 0)
+                     for path in sorted((ct.SOLUTIONS / assignment).glob("*.ipynb"))
+                     for c in nbformat.read(path, as_version=4).cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")))
+
+
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     subs = tmp_path_factory.mktemp("xss-subs")
@@ -39,7 +49,7 @@ def graded_class(tmp_path_factory):
     catalog.build(next(e for e in catalog.ATTACKS if e.name == ATTACKER), subs, ATTACKER)
     out = tmp_path_factory.mktemp("xss-class") / ASSIGNMENT
     table = classroom.grade_class(ASSIGNMENT, subs, out, progress=False, timeout=300)
-    assert {r["student"]: r["score"] for r in table} == {"reference": 37.0, ATTACKER: 0.0}, table
+    assert {r["student"]: r["score"] for r in table} == {"reference": autograded_points(ASSIGNMENT), ATTACKER: 0.0}, table
     return out
 
 
