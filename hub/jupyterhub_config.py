@@ -76,6 +76,9 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": lambda spawner: str(_config_dir(spawner)),
     # generated files of the course's helpers (trained models, data): the person's own, never shared
     "VAE_COURSE_BUILD": lambda spawner: str(_home(spawner.user.name) / ".cache" / "vae-course"),
+    # the kernels' connection folders of a person's grading (the instructor's formgrader autograde): in the 0700
+    # home, never /tmp/vae-kernels-<uid>, which any other account could make first and so stop the grading
+    "VAE_KERNEL_DIR": lambda spawner: str(_home(spawner.user.name) / ".vae-kernels"),
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "PYTHONWARNINGS": "ignore",
 }
