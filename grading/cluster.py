@@ -34,6 +34,7 @@ Faults:
 from __future__ import annotations
 
 import os
+import stat
 import shutil
 import sys
 import threading
@@ -124,7 +125,13 @@ def grade_remote(task: dict) -> dict:
     if problem:
         return {**reply, "unfit": problem}
     base = Path(worker.local_directory) / "vae-grading"
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(base)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        # the template holds the solutions and hidden fixtures: readable by no other account of the node, and a
+        # folder someone else made first (who could swap the template) is never used
+        return {**reply, "unfit": f"{base} must be a folder of the worker's own with mode 0700 (it holds the "
+                                  "hidden tests): remove it, or start the worker with another --local-directory"}
     work = base / f"work-{uuid.uuid4().hex}"
     try:
         template = _template(base, task["template"], task["template_digest"])

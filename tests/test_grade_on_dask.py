@@ -333,3 +333,22 @@ def test_a_forged_result_is_refused_with_the_reason(honest, tmp_path, forgery):
     forge, reason = FORGERIES[forgery]
     refused = dask_grading.check_result(sent, forge(result, tmp_path), template_db, tmp_path / "check.db")
     assert refused is not None and reason in refused, refused
+
+
+def test_a_worker_folder_others_can_read_or_made_first_is_never_used(tmp_path, monkeypatch):
+    """The worker's vae-grading/ holds the template (solutions, hidden fixtures): one that is not the worker's own
+    with mode 0700 (another account made it first, or it is readable by all) is refused before anything is written."""
+    import types
+
+    import distributed
+
+    from grading import classroom, cluster
+
+    monkeypatch.setattr(distributed, "get_worker", lambda: types.SimpleNamespace(local_directory=str(tmp_path)))
+    (tmp_path / "vae-grading").mkdir(mode=0o755)
+    (tmp_path / "vae-grading").chmod(0o755)
+    task = {"student": "s", "assignment": "vae_by_hand", "digest": "d", "grader": classroom.grader_digest(),
+            "sandbox": "none", "template": {"source/x.txt": b"secret"}, "template_digest": "0" * 64}
+    reply = cluster.grade_remote(task)
+    assert "mode 0700" in reply["unfit"] and "failed" not in reply, reply
+    assert list((tmp_path / "vae-grading").iterdir()) == [], "nothing of the template was written"
