@@ -34,7 +34,6 @@ Faults:
 from __future__ import annotations
 
 import os
-import stat
 import shutil
 import sys
 import threading
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import classroom, gradebook
+from . import sandbox as sb
 
 MAX_TRIES = 3                  # tries per student (a refused result, a failure on the worker)
 CONNECT_TIMEOUT = 10           # seconds to reach the scheduler
@@ -80,8 +80,6 @@ def worker_problem(grader: str, mode: str) -> str | None:
                 "nbgrader, numpy, torch, Python): check out the instructor's commit there, run make install, "
                 "and restart the worker")
     if mode == "bwrap":
-        from . import sandbox as sb
-
         return sb.sandbox_problem()
     return None
 
@@ -125,13 +123,11 @@ def grade_remote(task: dict) -> dict:
     if problem:
         return {**reply, "unfit": problem}
     base = Path(worker.local_directory) / "vae-grading"
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = os.lstat(base)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        # the template holds the solutions and hidden fixtures: readable by no other account of the node, and a
-        # folder someone else made first (who could swap the template) is never used
-        return {**reply, "unfit": f"{base} must be a folder of the worker's own with mode 0700 (it holds the "
-                                  "hidden tests): remove it, or start the worker with another --local-directory"}
+    try:  # the template holds the solutions and hidden fixtures: no other account of the node may read or swap it
+        sb.private_folder(base, "the solutions and hidden tests",
+                          "remove it, or start the worker with another --local-directory")
+    except sb.SandboxUnavailable as exc:
+        return {**reply, "unfit": str(exc)}
     work = base / f"work-{uuid.uuid4().hex}"
     try:
         template = _template(base, task["template"], task["template_digest"])

@@ -129,11 +129,7 @@ class _UidLease:
     """A uid from UID_POOL held for one kernel's lifetime (an flock on a file per uid)."""
 
     def __init__(self):
-        LOCKS.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(LOCKS)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-            raise SandboxUnavailable(f"{LOCKS} must be a folder of the grader's own with mode 0700 (it holds the "
-                                     "kernels' uid leases): remove it")
+        private_folder(LOCKS, "the kernels' uid leases", "remove it")
         for uid in UID_POOL:
             try:
                 fd = os.open(LOCKS / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -308,12 +304,19 @@ def kernel_base() -> Path:
         base = Path(os.environ["XDG_RUNTIME_DIR"]) / "vae-kernels"
     else:
         base = Path(tempfile.gettempdir()) / f"vae-kernels-{os.getuid()}"
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = os.lstat(base)
+    return private_folder(base, "the kernels' connection files",
+                          "remove it, or set VAE_KERNEL_DIR to a private folder")
+
+
+def private_folder(path: Path, holds: str, fix: str) -> Path:
+    """`path`, made with mode 0700 if missing; refused (SandboxUnavailable naming `holds` and `fix`) unless it is
+    a folder of this process's own uid that no other account can read or write: one that someone else made first
+    (a link, or a folder in a shared /tmp) is never used."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise SandboxUnavailable(f"{base} must be a folder of the grader's own with mode 0700 (it holds the kernels' "
-                                 "connection files): remove it, or set VAE_KERNEL_DIR to a private folder")
-    return base
+        raise SandboxUnavailable(f"{path} must be a folder of the grader's own with mode 0700 (it holds {holds}): {fix}")
+    return path
 
 
 def _mounted(path: Path) -> bool:
